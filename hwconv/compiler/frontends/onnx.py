@@ -1,0 +1,222 @@
+"""ONNX to a float hwconv Graph (opsets 7 to 21).
+
+Supported: Conv (stride 1 or 2, zero padding, bias), Relu, MaxPool (no padding), Flatten,
+Reshape to (N, -1), Gemm, MatMul followed by Add, and the no-ops Identity and Dropout.
+Anything else is refused with a CompileError naming the node, its op and the attribute.
+"""
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from ... import ir
+from ...errors import CompileError
+
+__all__ = ["load_onnx", "SUPPORTED_OPS"]
+
+OPSETS = range(7, 22)
+SUPPORTED_OPS = ("Conv", "Relu", "MaxPool", "Flatten", "Reshape", "Gemm", "MatMul", "Add",
+                 "Identity", "Dropout")
+
+
+class _Node:
+    """One ONNX node with its attributes decoded, and error helpers naming it."""
+
+    def __init__(self, proto: onnx.NodeProto, index: int):
+        self.proto = proto
+        self.op = proto.op_type
+        self.name = proto.name or f"{proto.op_type.lower()}{index}"
+        self.attrs = {a.name: onnx.helper.get_attribute_value(a) for a in proto.attribute}
+
+    def error(self, message, attribute=None) -> CompileError:
+        return CompileError(message, node=self.name, op=self.op, attribute=attribute)
+
+    def attr(self, key, default):
+        v = self.attrs.get(key, default)
+        if isinstance(v, bytes):
+            v = v.decode()
+        return tuple(v) if isinstance(v, list) else v
+
+    def only(self, key, allowed, default, what: str):
+        v = self.attr(key, default)
+        if v not in allowed:
+            raise self.error(f"{key}={v!r} is not supported; {what}", key)
+        return v
+
+
+def _load(model) -> onnx.ModelProto:
+    if isinstance(model, onnx.ModelProto):
+        return model
+    path = pathlib.Path(model)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CompileError(f"{path}: cannot read the file ({e.strerror})") from None
+    try:
+        proto = onnx.ModelProto.FromString(data)
+    except Exception:
+        proto = None
+    if proto is None or not proto.graph.node:
+        raise CompileError(f"{path}: not an ONNX model (no graph could be decoded); "
+                           f"export the network with torch.onnx.export or a converter")
+    return proto
+
+
+def _opset(proto: onnx.ModelProto) -> int:
+    for o in proto.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            if o.version not in OPSETS:
+                raise CompileError(f"opset {o.version} is not supported; re-export the model "
+                                   f"with an opset from {OPSETS.start} to {OPSETS.stop - 1}")
+            return o.version
+    raise CompileError("the model imports no ai.onnx opset")
+
+
+def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Graph:
+    """An ONNX file (or ModelProto) as a float Graph; input_shape overrides (C, H, W)."""
+    proto = _load(model)
+    _opset(proto)
+    g = proto.graph
+    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    for n in g.node:
+        if n.op_type == "Constant":
+            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    inputs = [i for i in g.input if i.name not in consts]
+    if len(inputs) != 1:
+        raise CompileError(f"the model has {len(inputs)} inputs "
+                           f"({', '.join(i.name for i in inputs)}); hwconv takes one image input")
+    inp = inputs[0]
+    dims = [d.dim_value if d.HasField("dim_value") else None
+            for d in inp.type.tensor_type.shape.dim]
+    if input_shape is None:
+        if len(dims) != 4 or any(d is None for d in dims[1:]):
+            raise CompileError(f"input {inp.name!r} has shape {dims}; give the image shape "
+                               f"with --input-shape C,H,W")
+        input_shape = tuple(dims[1:])
+    elif len(dims) == 4 and all(dims[1:]) and tuple(dims[1:]) != tuple(input_shape):
+        raise CompileError(f"--input-shape {','.join(map(str, input_shape))} does not match "
+                           f"the model's input {inp.name!r} of shape {dims}")
+
+    nodes: list[ir.Node] = [ir.Input(name=inp.name, shape=tuple(input_shape))]
+    alias = {inp.name: inp.name}   # ONNX tensor name -> hwconv node name producing it
+
+    def add(node: ir.Node, outputs) -> None:
+        nodes.append(node)
+        for o in outputs:
+            alias[o] = node.name
+
+    def const(n: _Node, idx: int, what: str) -> np.ndarray:
+        name = n.proto.input[idx]
+        if name not in consts:
+            raise n.error(f"{what} must be a constant (an initializer), not a computed tensor",
+                          what)
+        return consts[name].astype(np.float64)
+
+    def source(n: _Node) -> str:
+        name = n.proto.input[0]
+        if name not in alias:
+            raise n.error(f"reads {name!r}, which is not produced by a supported node")
+        return alias[name]
+
+    onnx_nodes = [_Node(p, i) for i, p in enumerate(g.node) if p.op_type != "Constant"]
+    i = 0
+    while i < len(onnx_nodes):
+        n = onnx_nodes[i]
+        i += 1
+        src = source(n)
+        if n.op in ("Identity", "Dropout"):
+            alias[n.proto.output[0]] = src
+        elif n.op == "Relu":
+            add(ir.ReLU(n.name, (src,)), n.proto.output)
+        elif n.op == "Conv":
+            w = const(n, 1, "weight")
+            if w.ndim != 4:
+                raise n.error(f"is a {w.ndim - 2}-D convolution; only 2-D is supported",
+                              "kernel_shape")
+            b = const(n, 2, "bias") if len(n.proto.input) > 2 and n.proto.input[2] else \
+                np.zeros(w.shape[0])
+            n.only("group", (1,), 1, "grouped convolution comes later; use group=1")
+            n.only("dilations", ((1, 1),), (1, 1), "dilated convolution comes later")
+            auto_pad = n.only("auto_pad", ("NOTSET", "VALID"), "NOTSET",
+                              "give explicit pads instead")
+            pads = n.attr("pads", (0, 0, 0, 0)) if auto_pad == "NOTSET" else (0, 0, 0, 0)
+            if len(pads) != 4 or min(pads) < 0:
+                raise n.error(f"pads={pads} is not supported; give 4 non-negative pads", "pads")
+            strides = n.attr("strides", (1, 1))
+            if any(s not in (1, 2) for s in strides):
+                raise n.error(f"strides={strides} is not supported; use 1 or 2", "strides")
+            ks = n.attr("kernel_shape", w.shape[2:])
+            if tuple(ks) != tuple(w.shape[2:]):
+                raise n.error(f"kernel_shape={ks} does not match the weight {w.shape}",
+                              "kernel_shape")
+            # ONNX pads are (top, left, bottom, right) for 2-D: x1_begin, x2_begin, x1_end, x2_end.
+            add(ir.Conv2d(n.name, (src,), weight=w, bias=b, stride=tuple(strides),
+                          pads=tuple(pads)), n.proto.output)
+        elif n.op == "MaxPool":
+            if len(n.proto.output) > 1 and n.proto.output[1]:
+                raise n.error("the Indices output is not supported", "Indices")
+            k = n.attr("kernel_shape", None)
+            if k is None or len(k) != 2:
+                raise n.error(f"kernel_shape={k} is not supported; give a 2-D kernel",
+                              "kernel_shape")
+            pads = n.attr("pads", (0, 0, 0, 0))
+            if any(pads):
+                raise n.error(f"pads={pads} is not supported yet; pad with a Pad node "
+                              f"or use no padding", "pads")
+            n.only("auto_pad", ("NOTSET", "VALID"), "NOTSET", "use explicit zero pads")
+            n.only("ceil_mode", (0,), 0, "use ceil_mode=0")
+            n.only("dilations", ((1, 1),), (1, 1), "dilated pooling comes later")
+            n.only("storage_order", (0,), 0, "use storage_order=0")
+            add(ir.MaxPool2d(n.name, (src,), kernel=tuple(k),
+                             stride=tuple(n.attr("strides", (1, 1)))), n.proto.output)
+        elif n.op == "Flatten":
+            n.only("axis", (1,), 1, "only flattening everything but the batch is supported")
+            add(ir.Flatten(n.name, (src,)), n.proto.output)
+        elif n.op == "Reshape":
+            shape = tuple(int(d) for d in const(n, 1, "shape"))
+            if len(shape) != 2 or shape[0] not in (0, 1, -1) and shape[1] != -1:
+                raise n.error(f"reshape to {shape} is not supported; only flattening to "
+                              f"(N, -1) is", "shape")
+            add(ir.Flatten(n.name, (src,)), n.proto.output)
+        elif n.op == "Gemm":
+            n.only("transA", (0,), 0, "the activations must come first, untransposed")
+            alpha, beta = n.attr("alpha", 1.0), n.attr("beta", 1.0)
+            w = const(n, 1, "B")
+            if not n.attr("transB", 0):
+                w = w.T
+            b = const(n, 2, "C") if len(n.proto.input) > 2 and n.proto.input[2] else \
+                np.zeros(w.shape[0])
+            b = np.broadcast_to(b.reshape(-1), (w.shape[0],)) if b.size in (1, w.shape[0]) \
+                else None
+            if b is None:
+                raise n.error("bias C must have one value per output", "C")
+            add(ir.Linear(n.name, (src,), weight=alpha * w, bias=beta * np.array(b)),
+                n.proto.output)
+        elif n.op == "MatMul":
+            w = const(n, 1, "B").T
+            nxt = onnx_nodes[i] if i < len(onnx_nodes) else None
+            b = np.zeros(w.shape[0])
+            outputs = n.proto.output
+            if nxt is not None and nxt.op == "Add" and nxt.proto.input[0] == n.proto.output[0] \
+                    and nxt.proto.input[1] in consts:
+                b = np.broadcast_to(const(nxt, 1, "B").reshape(-1), (w.shape[0],)).copy()
+                outputs = nxt.proto.output
+                i += 1
+            add(ir.Linear(n.name, (src,), weight=w, bias=b), outputs)
+        elif n.op == "Add":
+            raise n.error("element-wise Add of two tensors is not supported yet; only "
+                          "MatMul followed by Add of a constant bias is")
+        else:
+            raise n.error(f"op {n.op} is not supported; supported ops: "
+                          f"{', '.join(SUPPORTED_OPS)}")
+
+    if len(g.output) != 1:
+        raise CompileError(f"the model has {len(g.output)} outputs; hwconv takes one")
+    out = g.output[0].name
+    if out not in alias:
+        raise CompileError(f"output {out!r} is not produced by a supported node")
+    nodes.append(ir.Output(out if out not in alias.values() else out + "_out", (alias[out],)))
+    return ir.Graph(tuple(nodes)).verify()

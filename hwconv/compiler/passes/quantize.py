@@ -1,0 +1,55 @@
+"""Choose every tensor's fixed-point format from calibration frames.
+
+Each requantizing node (Input, Conv2d, Linear) gets ``bits`` bits with as many fractional
+bits as fit the largest magnitude seen on the calibration frames (so no calibration value
+saturates); weights get the same rule from their own largest magnitude. Nodes that do not
+requantize (ReLU, MaxPool2d, Flatten, Output) keep their input's type.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ... import ir, reference
+from ...errors import CompileError
+from ...fixed import FixedType
+
+__all__ = ["quantize_graph", "frac_for"]
+
+
+def frac_for(max_abs: float, bits: int) -> int:
+    """The most fractional bits with which ``max_abs`` still fits a signed ``bits`` type."""
+    if max_abs <= 0:
+        return bits - 1
+    top = (1 << (bits - 1)) - 1
+    f = math.floor(math.log2(top / max_abs))
+    # log2 may land one off at exact powers of two; settle it with integers.
+    while round(max_abs * 2.0 ** f) > top:
+        f -= 1
+    while round(max_abs * 2.0 ** (f + 1)) <= top:
+        f += 1
+    return f
+
+
+def quantize_graph(graph: ir.Graph, calibration: np.ndarray, bits: int = 16) -> ir.Graph:
+    """A quantized copy of the float ``graph``, formats chosen on ``calibration`` frames."""
+    if bits not in range(2, 25):
+        raise CompileError(f"--bits {bits} is not supported; use 2 to 24 (8, 12 or 16 are usual)")
+    calibration = np.asarray(calibration, dtype=np.float64)
+    if calibration.size == 0 or not np.all(np.isfinite(calibration)):
+        raise CompileError("calibration frames are empty or hold NaN or infinite values")
+    values = reference.run_all(graph, reference._batch(graph, calibration), exact=False)
+    fixed: dict[str, FixedType] = {}
+    nodes = []
+    for node in graph.nodes:
+        changes = {}
+        if isinstance(node, (ir.Input, *ir.WEIGHTED)):
+            changes["fixed"] = FixedType(bits, frac_for(float(np.abs(values[node.name]).max()), bits))
+        else:
+            changes["fixed"] = fixed[node.inputs[0]]
+        if isinstance(node, ir.WEIGHTED):
+            changes["weight_fixed"] = FixedType(bits, frac_for(float(np.abs(node.weight).max()), bits))
+        fixed[node.name] = changes["fixed"]
+        nodes.append(ir.replace(node, **changes))
+    return ir.Graph(tuple(nodes)).verify()

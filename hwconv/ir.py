@@ -1,0 +1,309 @@
+"""The dataflow graph: immutable nodes in topological order, one frozen dataclass per kind.
+
+Tensors are feature maps shaped (C, H, W) or vectors shaped (N,). A graph is *float*
+while its nodes carry no FixedType, and *quantized* once every node has its output type
+(and every weighted node its weight type). Weights stay float in the graph; their integers
+come from ``hwconv.fixed.quantize`` on demand, so the reference and the RTL share them.
+"""
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+from dataclasses import dataclass, field, fields, replace
+from typing import ClassVar
+
+import numpy as np
+
+from .errors import CompileError
+from .fixed import FixedType, quantize
+
+__all__ = ["Node", "Input", "Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear", "Output",
+           "Graph", "NODE_KINDS"]
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """A node: its name, the names of the nodes it reads, and its output type once quantized."""
+
+    name: str
+    inputs: tuple[str, ...] = ()
+    fixed: FixedType | None = None
+
+    op: ClassVar[str] = "Node"
+
+    def out_shape(self, in_shapes: list[Shape]) -> Shape:
+        raise NotImplementedError
+
+    def error(self, message: str, attribute: str | None = None) -> CompileError:
+        return CompileError(message, node=self.name, op=self.op, attribute=attribute)
+
+    def params(self) -> dict[str, np.ndarray]:
+        """Array-valued fields (weights), saved beside graph.json."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if isinstance(getattr(self, f.name), np.ndarray)}
+
+
+def _map(node: Node, shape: Shape) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        raise node.error(f"expects a (C, H, W) feature map, got shape {shape}")
+    return shape
+
+
+@dataclass(frozen=True, eq=False)
+class Input(Node):
+    shape: Shape = ()
+    op: ClassVar[str] = "Input"
+
+    def out_shape(self, in_shapes):
+        return tuple(self.shape)
+
+
+@dataclass(frozen=True, eq=False)
+class Conv2d(Node):
+    """weight (O, I, kh, kw), bias (O,); pads (top, left, bottom, right) of zeros."""
+
+    weight: np.ndarray = None
+    bias: np.ndarray = None
+    stride: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    weight_fixed: FixedType | None = None
+    op: ClassVar[str] = "Conv"
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return tuple(self.weight.shape[2:])
+
+    def out_shape(self, in_shapes):
+        c, h, w = _map(self, in_shapes[0])
+        o, i, kh, kw = self.weight.shape
+        if i != c:
+            raise self.error(f"weight has {i} input channels but the input has {c}", "weight")
+        if any(s not in (1, 2) for s in self.stride):
+            raise self.error(f"stride {self.stride} is not supported; use 1 or 2", "strides")
+        t, l, b, r = self.pads
+        hp, wp = h + t + b, w + l + r
+        if hp < kh or wp < kw:
+            raise self.error(f"kernel {kh}x{kw} is larger than the padded input {hp}x{wp}",
+                             "kernel_shape")
+        return (o, (hp - kh) // self.stride[0] + 1, (wp - kw) // self.stride[1] + 1)
+
+
+@dataclass(frozen=True, eq=False)
+class ReLU(Node):
+    op: ClassVar[str] = "Relu"
+
+    def out_shape(self, in_shapes):
+        return in_shapes[0]
+
+
+@dataclass(frozen=True, eq=False)
+class MaxPool2d(Node):
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+    op: ClassVar[str] = "MaxPool"
+
+    def out_shape(self, in_shapes):
+        c, h, w = _map(self, in_shapes[0])
+        (kh, kw), (sh, sw) = self.kernel, self.stride
+        if h < kh or w < kw:
+            raise self.error(f"kernel {kh}x{kw} is larger than the input {h}x{w}",
+                             "kernel_shape")
+        return (c, (h - kh) // sh + 1, (w - kw) // sw + 1)
+
+
+@dataclass(frozen=True, eq=False)
+class Flatten(Node):
+    """(C, H, W) to (C*H*W,) in C-major order, as ONNX and PyTorch flatten."""
+
+    op: ClassVar[str] = "Flatten"
+
+    def out_shape(self, in_shapes):
+        return (math.prod(in_shapes[0]),)
+
+
+@dataclass(frozen=True, eq=False)
+class Linear(Node):
+    """weight (O, I), bias (O,): y = W x + b on a vector."""
+
+    weight: np.ndarray = None
+    bias: np.ndarray = None
+    weight_fixed: FixedType | None = None
+    op: ClassVar[str] = "Gemm"
+
+    def out_shape(self, in_shapes):
+        if len(in_shapes[0]) != 1:
+            raise self.error(f"expects a vector, got shape {in_shapes[0]}; flatten it first")
+        (n,) = in_shapes[0]
+        if self.weight.shape[1] != n:
+            raise self.error(f"weight has {self.weight.shape[1]} inputs but the input has {n}",
+                             "weight")
+        return (self.weight.shape[0],)
+
+
+@dataclass(frozen=True, eq=False)
+class Output(Node):
+    op: ClassVar[str] = "Output"
+
+    def out_shape(self, in_shapes):
+        return in_shapes[0]
+
+
+NODE_KINDS: dict[str, type[Node]] = {
+    k.__name__: k for k in (Input, Conv2d, ReLU, MaxPool2d, Flatten, Linear, Output)}
+
+WEIGHTED = (Conv2d, Linear)
+
+
+def acc_frac(node: Node, in_fixed: FixedType) -> int:
+    """Fractional bits of a weighted node's accumulator: products are exact."""
+    return in_fixed.frac + node.weight_fixed.frac
+
+
+def acc_type(node: Node, in_fixed: FixedType) -> FixedType:
+    """The accumulator type, wide enough that the sum of products never overflows."""
+    fan_in = int(np.prod(node.weight.shape[1:]))
+    width = in_fixed.width + node.weight_fixed.width + max(1, math.ceil(math.log2(fan_in))) + 1
+    return FixedType(min(width, 48), acc_frac(node, in_fixed))
+
+
+def weight_ints(node: Node) -> np.ndarray:
+    return quantize(node.weight, node.weight_fixed)
+
+
+def bias_ints(node: Node, in_fixed: FixedType) -> np.ndarray:
+    """Bias at the accumulator's scale, so it adds to the exact sum of products."""
+    return quantize(node.bias, acc_type(node, in_fixed))
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    """Nodes in topological order; exactly one Input and one Output (for now)."""
+
+    nodes: tuple[Node, ...]
+    _shapes: dict = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "nodes", tuple(self.nodes))
+        object.__setattr__(self, "_shapes", self._infer_shapes())
+
+    # -- structure ---------------------------------------------------------------------
+
+    def _infer_shapes(self) -> dict[str, Shape]:
+        shapes: dict[str, Shape] = {}
+        for node in self.nodes:
+            if node.name in shapes:
+                raise node.error("name is used by two nodes; names must be unique")
+            for i in node.inputs:
+                if i not in shapes:
+                    raise node.error(f"reads {i!r}, which is not defined before it")
+            shapes[node.name] = tuple(int(d) for d in node.out_shape([shapes[i] for i in node.inputs]))
+        return shapes
+
+    def __getitem__(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def shape(self, name: str) -> Shape:
+        return self._shapes[name]
+
+    @property
+    def input(self) -> Input:
+        return next(n for n in self.nodes if isinstance(n, Input))
+
+    @property
+    def output(self) -> Output:
+        return next(n for n in self.nodes if isinstance(n, Output))
+
+    @property
+    def quantized(self) -> bool:
+        return all(n.fixed is not None for n in self.nodes)
+
+    def replace_node(self, name: str, **changes) -> "Graph":
+        return Graph(tuple(replace(n, **changes) if n.name == name else n for n in self.nodes))
+
+    def in_fixed(self, node: Node) -> FixedType:
+        return self[node.inputs[0]].fixed
+
+    def verify(self) -> "Graph":
+        """Check the invariants every pass must keep; returns self so passes can chain."""
+        kinds = [type(n) for n in self.nodes]
+        if kinds.count(Input) != 1 or kinds.count(Output) != 1:
+            raise CompileError("a graph needs exactly one Input and one Output node")
+        for node in self.nodes:
+            if len(node.inputs) != (0 if isinstance(node, Input) else 1):
+                raise node.error(f"has {len(node.inputs)} inputs; this kind takes "
+                                 f"{0 if isinstance(node, Input) else 1}")
+            for name, arr in node.params().items():
+                if not np.all(np.isfinite(arr)):
+                    raise node.error("holds NaN or infinite values", name)
+            if isinstance(node, WEIGHTED) and node.bias.shape != (node.weight.shape[0],):
+                raise node.error(f"bias shape {node.bias.shape} does not match "
+                                 f"{node.weight.shape[0]} outputs", "bias")
+        fixed = [n.fixed is not None for n in self.nodes]
+        if any(fixed) and not all(fixed):
+            missing = [n.name for n in self.nodes if n.fixed is None]
+            raise CompileError(f"graph is partly quantized; nodes without a type: {missing}")
+        if all(fixed):
+            for node in self.nodes:
+                if isinstance(node, WEIGHTED) and node.weight_fixed is None:
+                    raise node.error("quantized graph but the weights have no type", "weight")
+                if isinstance(node, (ReLU, MaxPool2d, Flatten, Output)) and \
+                        node.fixed != self.in_fixed(node):
+                    raise node.error(f"output type {node.fixed} differs from its input's "
+                                     f"{self.in_fixed(node)}; this kind does not requantize")
+        return self
+
+    # -- files -------------------------------------------------------------------------
+
+    def to_json(self) -> dict:
+        out = []
+        for n in self.nodes:
+            d = {"kind": type(n).__name__}
+            for f in fields(n):
+                v = getattr(n, f.name)
+                if isinstance(v, np.ndarray):
+                    continue
+                if isinstance(v, FixedType):
+                    v = v.to_json()
+                d[f.name] = list(v) if isinstance(v, tuple) else v
+            d["shape"] = list(self.shape(n.name))
+            out.append(d)
+        return {"format": "hwconv-graph-1", "nodes": out}
+
+    def save(self, folder: pathlib.Path) -> None:
+        """graph.json (structure and types) and weights.npz (float weights, exact)."""
+        folder = pathlib.Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "graph.json").write_text(json.dumps(self.to_json(), indent=1))
+        arrays = {f"{n.name}/{k}": v for n in self.nodes for k, v in n.params().items()}
+        np.savez(folder / "weights.npz", **arrays)
+
+    @classmethod
+    def load(cls, folder: pathlib.Path) -> "Graph":
+        folder = pathlib.Path(folder)
+        try:
+            doc = json.loads((folder / "graph.json").read_text())
+            arrays = dict(np.load(folder / "weights.npz"))
+        except (OSError, ValueError) as e:
+            raise CompileError(f"{folder} is not a hwconv design folder ({e}); "
+                               f"make one with `hwconv compile`") from None
+        nodes = []
+        for d in doc["nodes"]:
+            kind = NODE_KINDS[d.pop("kind")]
+            d.pop("shape", None)
+            for f in fields(kind):
+                if f.name in d and isinstance(d[f.name], list):
+                    d[f.name] = tuple(d[f.name])
+                if f.name in ("fixed", "weight_fixed") and d.get(f.name):
+                    d[f.name] = FixedType.from_json(d[f.name])
+            for key, arr in arrays.items():
+                node_name, _, field_name = key.rpartition("/")
+                if node_name == d["name"]:
+                    d[field_name] = arr
+            nodes.append(kind(**d))
+        return cls(tuple(nodes)).verify()

@@ -1,0 +1,54 @@
+"""Pixel streams: amaranth.lib.stream signatures whose payload is an array of lanes.
+
+A feature map travels in raster order, one pixel per beat, all its channels side by side
+(lane c = channel c, lane 0 in the low bits). A vector of N values is one beat of N lanes.
+"""
+from __future__ import annotations
+
+from amaranth import Elaboratable, Module, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["pixel_layout", "pixel_signature", "step_raster", "RegisteredMap"]
+
+
+def pixel_layout(lanes: int, width: int) -> data.ArrayLayout:
+    return data.ArrayLayout(signed(width), lanes)
+
+
+def pixel_signature(lanes: int, width: int) -> stream.Signature:
+    return stream.Signature(pixel_layout(lanes, width))
+
+
+def step_raster(m: Module, row: Signal, col: Signal, height: int, width: int) -> None:
+    """Advance (row, col) by one pixel in raster order, wrapping at the frame's end."""
+    with m.If(col == width - 1):
+        m.d.sync += col.eq(0)
+        with m.If(row == height - 1):
+            m.d.sync += row.eq(0)
+        with m.Else():
+            m.d.sync += row.eq(row + 1)
+    with m.Else():
+        m.d.sync += col.eq(col + 1)
+
+
+class RegisteredMap(wiring.Component):
+    """One pipeline stage: ``o.payload <= fn(i.payload)`` with a registered output.
+
+    Full throughput: a beat is taken whenever the output register is empty or being
+    emptied, so ``i.ready`` never waits on ``i.valid`` (the stream rules allow either).
+    """
+
+    def __init__(self, in_layout, out_layout, fn):
+        self._fn = fn
+        super().__init__({"i": In(stream.Signature(in_layout)),
+                          "o": Out(stream.Signature(out_layout))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        with m.If(self.i.ready):
+            m.d.sync += self.o.valid.eq(self.i.valid)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += self._fn(m, self.i.payload, self.o.payload)
+        return m

@@ -1,0 +1,57 @@
+"""Amaranth's own simulator driving a stream component: for small designs and unit tests."""
+from __future__ import annotations
+
+import random
+
+from amaranth.sim import Simulator
+
+from .stalls import StallPattern
+
+__all__ = ["run_stream"]
+
+
+def run_stream(dut, beats: list[int], n_out: int, stalls: StallPattern | None = None,
+               max_cycles: int = 1_000_000, vcd: str | None = None) -> tuple[list[int], int]:
+    """Feed packed ``beats`` into ``dut.i`` and collect ``n_out`` beats from ``dut.o``.
+
+    Returns the output beats and the number of cycles until the last one was taken.
+    """
+    stalls = stalls or StallPattern("none")
+    out: list[int] = []
+    cycles = [0]
+
+    async def source(ctx):
+        rng = random.Random(stalls.seed)
+        for beat in beats:
+            while rng.random() < stalls.idle:
+                await ctx.tick()
+            ctx.set(dut.i.payload.as_value(), beat)
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+            ctx.set(dut.i.valid, 0)
+
+    async def sink(ctx):
+        rng = random.Random(stalls.seed + 1)
+        n = 0
+        while len(out) < n_out:
+            ready = rng.random() >= stalls.backpressure
+            ctx.set(dut.o.ready, ready)
+            _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload.as_value())
+            n += 1
+            if n > max_cycles:
+                raise TimeoutError(f"no output after {max_cycles} cycles "
+                                   f"({len(out)} of {n_out} beats)")
+            if valid and ready:
+                out.append(payload)
+        cycles[0] = n
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(source, background=True)
+    sim.add_testbench(sink)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()
+    return out, cycles[0]

@@ -1,0 +1,42 @@
+"""Small quantized graphs with random weights, for unit benches."""
+from __future__ import annotations
+
+import numpy as np
+
+from hwconv import ir
+from hwconv.compiler.passes.quantize import quantize_graph
+
+
+def single_node_graph(kind: str, in_shape, *, seed=0, bits=16, **opts) -> ir.Graph:
+    """Input -> one node of ``kind`` -> Output, quantized on random calibration frames."""
+    rng = np.random.default_rng(seed)
+    c = in_shape[0]
+    if kind == "conv":
+        o, k = opts.pop("outputs", 4), opts.pop("kernel", (3, 3))
+        node = ir.Conv2d("conv", ("x",), weight=rng.normal(0, 0.5, (o, c, *k)),
+                         bias=rng.normal(0, 0.5, o), **opts)
+        nodes = [node]
+    elif kind == "linear":
+        o = opts.pop("outputs", 5)
+        n = int(np.prod(in_shape))
+        nodes = [ir.Flatten("flat", ("x",)),
+                 ir.Linear("fc", ("flat",), weight=rng.normal(0, 0.3, (o, n)),
+                           bias=rng.normal(0, 0.3, o))]
+    elif kind == "maxpool":
+        nodes = [ir.MaxPool2d("pool", ("x",), **opts)]
+    elif kind == "relu":
+        nodes = [ir.ReLU("relu", ("x",))]
+    else:
+        raise ValueError(kind)
+    g = ir.Graph((ir.Input("x", shape=tuple(in_shape)), *nodes,
+                  ir.Output("y", (nodes[-1].name,))))
+    return quantize_graph(g, rng.normal(0, 1, (8, *in_shape)), bits=bits)
+
+
+def random_frames(graph: ir.Graph, n: int, seed=1) -> np.ndarray:
+    """Integer frames covering the input type's whole range, extremes included."""
+    rng = np.random.default_rng(seed)
+    t = graph.input.fixed
+    x = rng.integers(t.min_int, t.max_int + 1, (n, *graph.input.shape))
+    x.flat[0], x.flat[-1] = t.min_int, t.max_int
+    return x
