@@ -90,7 +90,11 @@ def shift_round(x, shift: int, rounding: str = "half_up") -> np.ndarray:
     """
     x = np.asarray(x, dtype=np.int64)
     if shift <= 0:
-        return x << -shift
+        # Clip first so the shift cannot overflow int64; anything clipped is beyond every
+        # 48-bit type and saturates (or, wrapped, is not worth pretending to keep).
+        left = min(-shift, 61)
+        lim = 1 << (61 - left)
+        return np.clip(x, -lim, lim) << left
     if rounding == "half_up":
         return (x + (1 << (shift - 1))) >> shift
     return x >> shift
