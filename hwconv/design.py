@@ -1,0 +1,165 @@
+"""A compiled design: the quantized graph, its RTL, and what running it shows.
+
+``hwconv.compile(model, ...)`` returns a Design; ``Design.save(folder)`` writes the design
+folder the command line works on (graph.json, weights.npz, rtl/hwconv_top.v, report.json,
+report.html) and ``Design.load(folder)`` reads it back.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import ir, reference
+from .errors import CompileError
+
+__all__ = ["Design", "compile", "SimResult", "TOP_NAME", "load_model"]
+
+TOP_NAME = "hwconv_top"
+
+
+@dataclass
+class SimResult:
+    """Outputs of a cycle-accurate simulation, checked against the reference."""
+
+    outputs: np.ndarray           # integers, as the hardware produced them
+    expected: np.ndarray          # integers, from hwconv.reference.run
+    cycles_per_frame: float       # steady-state interval between output frames (or latency for 1)
+    latency: int                  # cycles from the first input beat to the last output beat of frame 0
+    total_cycles: int
+    simulator: str
+    stalls: str = "none"
+    extra_beats: int = 0          # beats the hardware produced beyond those expected
+
+    @property
+    def bit_exact(self) -> bool:
+        return self.extra_beats == 0 and self.outputs.shape == self.expected.shape and \
+            bool(np.array_equal(self.outputs, self.expected))
+
+    def first_mismatch(self) -> tuple[int, tuple[int, ...]] | None:
+        """(frame, index within the frame) of the first differing value, or None."""
+        if self.outputs.shape != self.expected.shape:
+            return (0, ())
+        diff = np.argwhere(self.outputs != self.expected)
+        if len(diff) == 0:
+            return None
+        return int(diff[0][0]), tuple(int(i) for i in diff[0][1:])
+
+
+def load_model(model, input_shape=None) -> ir.Graph:
+    """A float Graph from an ONNX path or ModelProto, or a Graph as is."""
+    if isinstance(model, ir.Graph):
+        return model
+    from .compiler.frontends.onnx import load_onnx
+    return load_onnx(model, input_shape)
+
+
+def compile(model, calibration=None, *, input_shape=None, bits: int = 16,
+            lanes: dict[str, int] | int | None = None) -> "Design":
+    """Compile a trained network (ONNX file, ModelProto or float Graph) into a Design.
+
+    ``calibration``: float frames (N, C, H, W) from which each layer's fixed-point format is
+    chosen; without them, 16 frames of standard normal noise are used and a warning says so.
+    """
+    from .compiler.passes.quantize import quantize_graph
+    from .rtl.top import DEFAULT_LANES
+
+    graph = load_model(model, input_shape).verify()
+    if calibration is None:
+        print("hwconv: warning: no calibration frames given; formats are chosen on 16 frames "
+              "of N(0, 1) noise. Pass real frames (--calibration X.npy) for real accuracy.",
+              file=sys.stderr)
+        calibration = np.random.default_rng(0).normal(0, 1, (16, *graph.input.shape))
+    quantized = quantize_graph(graph, calibration, bits=bits)
+    return Design(quantized, DEFAULT_LANES if lanes is None else lanes)
+
+
+@dataclass
+class Design:
+    graph: ir.Graph
+    lanes: dict[str, int] | int
+    synthesis: dict | None = None
+    simulation: dict | None = None
+    _verilog: str | None = field(default=None, repr=False)
+
+    # -- what the design is -----------------------------------------------------------
+
+    @functools.cached_property
+    def top(self):
+        from .rtl.top import DataflowTop
+        return DataflowTop(self.graph, self.lanes)
+
+    def verilog(self) -> str:
+        if self._verilog is None:
+            from amaranth.back import verilog
+            self._verilog = verilog.convert(self.top, name=TOP_NAME, emit_src=False)
+        return self._verilog
+
+    @property
+    def out_beats_per_frame(self) -> int:
+        _, h, w = self.top.shapes[self.graph.output.name]
+        return h * w
+
+    # -- running it -------------------------------------------------------------------
+
+    def quantize_input(self, x) -> np.ndarray:
+        return reference.quantize_input(self.graph, x)
+
+    def reference(self, x) -> np.ndarray:
+        """Float frames in, the hardware's outputs (dequantized) out: the bit-exact spec."""
+        return reference.dequantize_output(self.graph,
+                                           reference.run(self.graph, self.quantize_input(x)))
+
+    def reference_float(self, x) -> np.ndarray:
+        return reference.run_float(self.graph, x)
+
+    def simulate(self, x, simulator: str = "verilator", stalls: str = "none",
+                 vcd: str | None = None, progress: bool = False) -> SimResult:
+        """Run float frames through the cycle-accurate hardware and check every output."""
+        from .sim.run import simulate_design
+        return simulate_design(self, self.quantize_input(x), simulator=simulator,
+                               stalls=stalls, vcd=vcd, progress=progress)
+
+    def synthesize(self, workdir: pathlib.Path | None = None) -> dict:
+        """Yosys ``synth_xilinx -family xc6v`` on the design's Verilog."""
+        from .synth import synthesize
+        res = synthesize(self.verilog(), TOP_NAME, workdir)
+        self.synthesis = res.as_dict()
+        return self.synthesis
+
+    # -- files ------------------------------------------------------------------------
+
+    @property
+    def report(self) -> dict:
+        from .report import design_report
+        return design_report(self)
+
+    def save(self, folder) -> pathlib.Path:
+        from .report import write_html
+        folder = pathlib.Path(folder)
+        self.graph.save(folder)
+        (folder / "rtl").mkdir(parents=True, exist_ok=True)
+        (folder / "rtl" / f"{TOP_NAME}.v").write_text(self.verilog())
+        (folder / "design.json").write_text(json.dumps({"lanes": self.lanes}))
+        report = self.report
+        (folder / "report.json").write_text(json.dumps(report, indent=1))
+        write_html(report, folder / "report.html")
+        return folder
+
+    @classmethod
+    def load(cls, folder) -> "Design":
+        folder = pathlib.Path(folder)
+        graph = ir.Graph.load(folder)
+        try:
+            meta = json.loads((folder / "design.json").read_text())
+            report = json.loads((folder / "report.json").read_text())
+            verilog = (folder / "rtl" / f"{TOP_NAME}.v").read_text()
+        except (OSError, ValueError) as e:
+            raise CompileError(f"{folder} is not a complete design folder ({e}); "
+                               f"run `hwconv compile` again") from None
+        return cls(graph, meta["lanes"], synthesis=report.get("synthesis"),
+                   simulation=report.get("simulation"), _verilog=verilog)
