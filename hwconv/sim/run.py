@@ -20,9 +20,10 @@ BENCH_DIR = pathlib.Path(__file__).parent
 
 def run_stream_verilator(verilog: str, toplevel: str, beats: list[int], frame_in: int,
                          frame_out: int, patterns: list[StallPattern], *,
-                         waves: bool = False, max_idle: int = 100_000) -> list[dict]:
+                         vcd: str | None = None, max_idle: int = 100_000) -> list[dict]:
     """Stream ``beats`` through a Verilated design once per stall pattern.
 
+    ``vcd``: a path to write the waveform of the whole run to.
     Returns, per pattern: outputs (ints), extra (beats beyond those expected), first_in
     (cycle each input frame started) and last_out (cycle each output frame ended).
     """
@@ -30,7 +31,8 @@ def run_stream_verilator(verilog: str, toplevel: str, beats: list[int], frame_in
 
     with tempfile.TemporaryDirectory(prefix="hwconv-sim-") as tmp:
         result = pathlib.Path(tmp) / "result.json"
-        run_cocotb(verilog, toplevel, "stream_bench", test_dir=BENCH_DIR, waves=waves,
+        run_cocotb(verilog, toplevel, "stream_bench", test_dir=BENCH_DIR, waves=bool(vcd),
+                   waves_to=pathlib.Path(vcd).resolve() if vcd else None,
                    params={"beats": [f"{b:x}" for b in beats], "frame_in": frame_in,
                            "frame_out": frame_out, "max_idle": max_idle,
                            "patterns": [dataclasses.asdict(p) for p in patterns],
@@ -65,7 +67,7 @@ def simulate_design(design, x_int: np.ndarray, simulator: str = "verilator",
         latency, interval = total, total / n
     else:
         run = run_stream_verilator(design.verilog(), TOP_NAME, beats, frame_in, frame_out,
-                                   [pattern], waves=bool(vcd))[0]
+                                   [pattern], vcd=vcd)[0]
         out, extra, total = run["outputs"], run["extra"], run["cycles"]
         latency = run["last_out"][0] - run["first_in"][0] + 1 if run["last_out"] else total
         ends = run["last_out"]

@@ -420,6 +420,7 @@ def run_cocotb(
     waves: bool = False,
     timeout_s: float | None = None,
     build_args: Sequence[str] = (),
+    waves_to: Path | None = None,
 ) -> list[TestResult]:
     """Build ``verilog`` (top module ``toplevel``) with Verilator, if not cached,
     and run the cocotb tests of module ``test_module`` (found in ``test_dir``).
@@ -430,7 +431,7 @@ def run_cocotb(
 
     ``testcase`` selects tests by exact name (a name, a comma-separated string
     or a list).  ``waves`` builds with ``--trace`` and leaves ``dump.vcd`` in
-    the kept run directory.  ``timeout_s`` bounds the simulator's wall-clock
+    the kept run directory (or moves it to ``waves_to``).  ``timeout_s`` bounds the simulator's wall-clock
     time.  ``build_args`` are added to :data:`DEFAULT_BUILD_ARGS`.
 
     Returns the results of all tests.  Raises :class:`SimulationFailed` if a
@@ -543,6 +544,9 @@ def run_cocotb(
         )
 
     if not waves and os.environ.get(KEEP_RUNS_ENV, "") in ("", "0"):
+        shutil.rmtree(run_dir, ignore_errors=True)
+    elif waves and waves_to is not None:
+        shutil.move(str(run_dir / "dump.vcd"), str(waves_to))
         shutil.rmtree(run_dir, ignore_errors=True)
     elif waves:
         log.info("waves: %s", run_dir / "dump.vcd")

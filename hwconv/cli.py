@@ -1,0 +1,197 @@
+"""The ``hwconv`` command: compile, reference, sim, demo.
+
+Errors a user can fix are printed as one line (``hwconv: error: ...``) with exit status 2;
+a simulation that differs from the reference exits with status 1.
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+from .errors import HwconvError
+
+PARTS = ("xc6vlx240t-ff1156-1",)
+BOARDS = {"ml605": "xc6vlx240t-ff1156-1"}
+
+
+class UsageError(HwconvError):
+    pass
+
+
+def _shape(text: str) -> tuple[int, int, int]:
+    try:
+        dims = tuple(int(d) for d in text.split(","))
+    except ValueError:
+        dims = ()
+    if len(dims) != 3 or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"expected C,H,W as three positive integers, not {text!r}")
+    return dims
+
+
+def _load_frames(path) -> np.ndarray:
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{path}: cannot read frames ({e}); give a .npy file of float frames "
+                         f"shaped (N, C, H, W) or (C, H, W)") from None
+    if not np.issubdtype(x.dtype, np.number):
+        raise UsageError(f"{path}: holds {x.dtype} values; frames must be numbers")
+    if not np.all(np.isfinite(x)):
+        raise UsageError(f"{path}: holds NaN or infinite values")
+    return x
+
+
+def _design(folder):
+    from .design import Design
+    return Design.load(folder)
+
+
+def cmd_compile(args) -> int:
+    from .design import compile
+    if args.board and args.board not in BOARDS:
+        raise UsageError(f"--board {args.board}: unknown board; known: {', '.join(BOARDS)}")
+    part = BOARDS[args.board] if args.board else args.part
+    if part.lower() not in PARTS:
+        raise UsageError(f"--part {part}: not supported; supported parts: {', '.join(PARTS)}")
+    calibration = _load_frames(args.calibration) if args.calibration else None
+    design = compile(args.model, calibration, input_shape=args.input_shape, bits=args.bits,
+                     lanes=args.lanes)
+    dsps = sum(r.get("lanes", 0) for r in design.report["layers"])
+    if args.dsp_budget is not None and dsps > args.dsp_budget:
+        raise UsageError(f"the design needs {dsps} DSP48E1 (one per multiplier lane) but "
+                         f"--dsp-budget is {args.dsp_budget}; lower --lanes")
+    if args.synth:
+        print("hwconv: synthesizing with Yosys (synth_xilinx -family xc6v)...", file=sys.stderr)
+        design.synthesize()
+    out = design.save(args.output)
+    rep = design.report
+    print(f"compiled {args.model} -> {out}: {len(design.graph.nodes)} nodes, "
+          f"{rep['macs_per_frame']:,} MACs/frame, {dsps} multipliers, "
+          f"~{rep['cycles_per_frame_estimate']:,} cycles/frame (bottleneck {rep['bottleneck']})")
+    for layer in rep["layers"]:
+        extra = f" weights {layer['weight_type']} lanes {layer['lanes']}" if "lanes" in layer \
+            else ""
+        print(f"  {layer['name']:<16} {layer['op']:<8} {str(tuple(layer['shape'])):<14} "
+              f"{layer['type']}{extra}")
+    if design.synthesis:
+        s = design.synthesis
+        print(f"synthesis: {s['dsp48e1']} DSP48E1, {s['ramb18']} RAMB18E1, {s['ramb36']} "
+              f"RAMB36E1, {s['lut']} LUT, {s['ff']} FF")
+    return 0
+
+
+def cmd_reference(args) -> int:
+    design = _design(args.design)
+    y = design.reference(_load_frames(args.input))
+    np.save(args.output, y)
+    print(f"wrote {args.output}: {y.shape[0]} frames of {tuple(y.shape[1:])} "
+          f"(fixed-point reference, dequantized)")
+    return 0
+
+
+def report_sim(result, frames: int) -> int:
+    """Print the outcome of a simulation; the exit status says whether it was bit-exact."""
+    print(f"simulated {frames} frames with {result.simulator} (stalls: {result.stalls}): "
+          f"{result.cycles_per_frame:,.0f} cycles/frame, latency {result.latency:,} cycles, "
+          f"{result.total_cycles:,} cycles in all")
+    if result.bit_exact:
+        print(f"bit-exact: all {frames} frames equal the reference")
+        return 0
+    if result.extra_beats:
+        print(f"MISMATCH: the hardware produced {result.extra_beats} beats more than expected")
+    else:
+        where = result.first_mismatch()
+        if where and where[1]:
+            f, idx = where
+            print(f"MISMATCH: first difference in frame {f} at index {idx}: hardware "
+                  f"{result.outputs[(f, *idx)]}, reference {result.expected[(f, *idx)]}")
+        else:
+            print(f"MISMATCH: the hardware produced output of shape {result.outputs.shape}, "
+                  f"expected {result.expected.shape}")
+    return 1
+
+
+def cmd_sim(args) -> int:
+    from .reference import dequantize_output
+    design = _design(args.design)
+    x = _load_frames(args.input)
+    t0 = time.monotonic()
+    result = design.simulate(x, simulator=args.simulator, stalls=args.stalls, vcd=args.vcd)
+    wall = time.monotonic() - t0
+    status = report_sim(result, len(result.expected))
+    print(f"wall time {wall:.1f} s ({result.total_cycles / wall:,.0f} simulated cycles/s "
+          f"including build)")
+    if args.output:
+        np.save(args.output, dequantize_output(design.graph, result.outputs))
+        print(f"wrote {args.output}")
+    if args.vcd:
+        print(f"wrote {args.vcd}")
+    return status
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+    return run_demo(args.output, frames=args.frames, synth=not args.no_synth)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hwconv", description="Trained convnets to bit-exact "
+                                "streaming fixed-point hardware for Virtex-6 FPGAs.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("compile", help="compile a trained model into a design folder")
+    c.add_argument("model", help="an ONNX file")
+    c.add_argument("--input-shape", type=_shape, help="C,H,W of one input frame")
+    c.add_argument("--part", default=PARTS[0], help=f"FPGA part (default {PARTS[0]})")
+    c.add_argument("--board", help="board, which sets the part (ml605)")
+    c.add_argument("--bits", type=int, default=16, help="fixed-point width (default 16)")
+    c.add_argument("--calibration", help=".npy float frames to choose the formats on")
+    c.add_argument("--lanes", type=int, default=None,
+                   help="multiplier lanes per weighted layer (default 32)")
+    c.add_argument("--dsp-budget", type=int, help="refuse designs needing more DSP48E1")
+    c.add_argument("--synth", action="store_true", help="run Yosys and report resources")
+    c.add_argument("-o", "--output", required=True, help="design folder to write")
+    c.set_defaults(func=cmd_compile)
+
+    r = sub.add_parser("reference", help="run the fixed-point numpy reference")
+    r.add_argument("design")
+    r.add_argument("--input", required=True)
+    r.add_argument("--output", required=True)
+    r.set_defaults(func=cmd_reference)
+
+    s = sub.add_parser("sim", help="cycle-accurate simulation, checked against the reference")
+    s.add_argument("design")
+    s.add_argument("--input", required=True)
+    s.add_argument("--output")
+    s.add_argument("--simulator", choices=("verilator", "pysim"), default="verilator")
+    s.add_argument("--stalls", choices=("none", "idle", "backpressure", "both"),
+                   default="none", help="flow-control pattern at the design's ports")
+    s.add_argument("--vcd", help="write a waveform to this file")
+    s.set_defaults(func=cmd_sim)
+
+    d = sub.add_parser("demo", help="compile, simulate and synthesize the bundled LeNet")
+    d.add_argument("-o", "--output", default="demo-out", help="design folder (default demo-out)")
+    d.add_argument("--frames", type=int, default=10, help="test images to simulate (default 10)")
+    d.add_argument("--no-synth", action="store_true", help="skip Yosys synthesis")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except HwconvError as e:
+        print(f"hwconv: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hwconv: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
