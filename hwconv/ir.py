@@ -271,7 +271,7 @@ class Graph:
                 if isinstance(v, FixedType):
                     v = v.to_json()
                 d[f.name] = list(v) if isinstance(v, tuple) else v
-            d["shape"] = list(self.shape(n.name))
+            d["out_shape"] = list(self.shape(n.name))
             out.append(d)
         return {"format": "hwconv-graph-1", "nodes": out}
 
@@ -295,7 +295,7 @@ class Graph:
         nodes = []
         for d in doc["nodes"]:
             kind = NODE_KINDS[d.pop("kind")]
-            d.pop("shape", None)
+            d.pop("out_shape", None)
             for f in fields(kind):
                 if f.name in d and isinstance(d[f.name], list):
                     d[f.name] = tuple(d[f.name])

@@ -1,0 +1,122 @@
+"""The ONNX frontend: float execution equals onnxruntime; unsupported input is refused
+with a CompileError naming the node, the op and the attribute."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import helper
+
+from hwconv import ir, reference
+from hwconv.compiler.frontends.onnx import load_onnx
+from hwconv.demo import bundled_digits, bundled_model
+from hwconv.errors import CompileError
+from tests.compiler.onnx_models import make_model, small_cnn
+
+
+def ort_run(model, x):
+    data = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
+    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return np.concatenate([sess.run(None, {name: f[None].astype(np.float32)})[0] for f in x])
+
+
+def test_bundled_lenet_matches_onnxruntime():
+    g = load_onnx(bundled_model())
+    kinds = [type(n).__name__ for n in g.nodes]
+    assert kinds == ["Input", "Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d",
+                     "Flatten", "Linear", "ReLU", "Linear", "Output"]
+    x = bundled_digits()["test_x"][:20]
+    np.testing.assert_allclose(reference.run_float(g, x), ort_run(bundled_model(), x),
+                               rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("opset", [7, 9, 11, 13, 17, 21])
+@pytest.mark.parametrize("gemm,trans_b", [(True, 1), (True, 0), (False, 0)],
+                         ids=["gemm_transB", "gemm", "matmul_add"])
+def test_small_cnn_matches_onnxruntime(opset, gemm, trans_b):
+    model = small_cnn(opset, gemm, trans_b)
+    g = load_onnx(model)
+    x = np.random.default_rng(3).normal(0, 1, (4, 2, 6, 6))
+    np.testing.assert_allclose(reference.run_float(g, x), ort_run(model, x), rtol=0, atol=1e-4)
+
+
+def refused(model, match, **kw):
+    with pytest.raises(CompileError, match=match) as e:
+        load_onnx(model, **kw)
+    return e.value
+
+
+def conv_model(**attrs):
+    w = np.ones((2, 2, 3, 3))
+    return make_model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv1", **attrs)],
+                      {"w": w})
+
+
+def test_unsupported_op_names_node_and_op():
+    m = make_model([helper.make_node("Softsign", ["x"], ["y"], name="act7")], {})
+    e = refused(m, r"^act7 \(Softsign\): op Softsign is not supported; supported ops: Conv")
+    assert (e.node, e.op) == ("act7", "Softsign")
+
+
+def test_grouped_conv_names_attribute():
+    w = np.ones((2, 1, 3, 3))
+    m = make_model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv3", group=2)],
+                   {"w": w})
+    e = refused(m, r"^conv3 \(Conv\): group=2 is not supported")
+    assert e.attribute == "group"
+
+
+def test_dilation_and_stride_refused():
+    refused(conv_model(dilations=[2, 2]), r"conv1 \(Conv\): dilations=\(2, 2\) is not supported")
+    refused(conv_model(strides=[3, 3]), r"conv1 \(Conv\): strides=\(3, 3\) is not supported")
+
+
+def test_maxpool_padding_refused():
+    m = make_model([helper.make_node("MaxPool", ["x"], ["y"], name="pool2",
+                                     kernel_shape=[2, 2], pads=[1, 1, 1, 1])], {})
+    assert refused(m, r"pool2 \(MaxPool\): pads=").attribute == "pads"
+
+
+def test_not_onnx_file(tmp_path):
+    p = tmp_path / "model.onnx"
+    p.write_bytes(b"this is not a protobuf \x00\xff" * 10)
+    refused(p, r"model.onnx: not an ONNX model")
+    refused(tmp_path / "missing.onnx", r"missing.onnx: cannot read the file")
+
+
+def test_dynamic_input_needs_shape():
+    m = make_model([helper.make_node("Relu", ["x"], ["y"], name="r")], {}, dynamic=True)
+    refused(m, r"give the image shape with --input-shape C,H,W")
+    g = load_onnx(m, input_shape=(2, 6, 6))
+    assert g.input.shape == (2, 6, 6)
+
+
+def test_input_shape_that_does_not_fit():
+    refused(conv_model(), r"--input-shape 1,6,6 does not match", input_shape=(1, 6, 6))
+    # A kernel larger than the map is caught with the node named.
+    m = make_model([helper.make_node("Conv", ["x", "w"], ["y"], name="big")],
+                   {"w": np.ones((1, 2, 7, 7))})
+    refused(m, r"big \(Conv\): kernel 7x7 is larger than the padded input 6x6")
+
+
+def test_nan_weights_refused():
+    m = conv_model()
+    m.graph.initializer[0].CopyFrom(onnx.numpy_helper.from_array(
+        np.full((2, 2, 3, 3), np.nan, np.float32), "w"))
+    refused(m, r"conv1 \(Conv\): holds NaN or infinite values")
+
+
+def test_frames_of_wrong_shape_refused():
+    g = load_onnx(bundled_model())
+    with pytest.raises(CompileError, match=r"input frames have shape \(2, 1, 28, 27\)"):
+        reference.run_float(g, np.zeros((2, 1, 28, 27)))
+
+
+def test_graph_round_trips_through_files(tmp_path):
+    from hwconv.compiler.passes.quantize import quantize_graph
+    g = quantize_graph(load_onnx(bundled_model()), bundled_digits()["calibration"])
+    g.save(tmp_path)
+    g2 = ir.Graph.load(tmp_path)
+    x = reference.quantize_input(g, bundled_digits()["test_x"][:5])
+    np.testing.assert_array_equal(reference.run(g2, x), reference.run(g, x))
+    assert [n.fixed for n in g2.nodes] == [n.fixed for n in g.nodes]
