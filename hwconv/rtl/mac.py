@@ -94,6 +94,10 @@ class MacEngine(wiring.Component):
         co2, co3, co4 = (Signal(range(O), name=n) for n in ("co2", "co3", "co4"))
         b2, b3 = Signal(signed(self.acc.width)), Signal(signed(self.acc.width))
 
+        # One requantizer, shared by all output channels.
+        result = Signal(signed(self.out.width))
+        m.d.comb += result.eq(requantize_hdl(acc, self.acc.frac, self.out))
+
         with m.If(ce):
             with m.If(self.i.valid):
                 m.d.sync += addr.eq(Mux(addr == O * nch - 1, 0, addr + 1))
@@ -121,7 +125,6 @@ class MacEngine(wiring.Component):
                 with m.Switch(co4):
                     for o in range(O):
                         with m.Case(o):
-                            m.d.sync += self.o.payload[o].eq(
-                                requantize_hdl(acc, self.acc.frac, self.out))
+                            m.d.sync += self.o.payload[o].eq(result)
             m.d.sync += self.o.valid.eq(v4 & (co4 == O - 1))
         return m
