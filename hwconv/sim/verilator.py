@@ -333,6 +333,8 @@ def _ensure_built(runner: Any, verilog: str, toplevel: str, build_dir: Path,
         src = build_dir / f"{toplevel}.v"
         src.write_text(verilog)
         build_log = build_dir / "build.log"
+        print(f"hwconv: building {toplevel!r} with Verilator ({len(verilog) // 1024} KiB of "
+              f"Verilog; cached afterwards, log {build_log})...", file=sys.stderr, flush=True)
         t0 = time.monotonic()
         try:
             runner.build(
