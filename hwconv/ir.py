@@ -18,8 +18,9 @@ import numpy as np
 from .errors import CompileError
 from .fixed import FixedType, quantize
 
-__all__ = ["Node", "Input", "Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear", "Output",
-           "Graph", "NODE_KINDS"]
+__all__ = ["Node", "Input", "Conv2d", "Elementwise", "ReLU", "Threshold", "HardTanh", "Abs",
+           "Shrink", "Tanh", "Sigmoid", "MaxPool2d", "Flatten", "Linear", "Output", "Graph",
+           "NODE_KINDS"]
 
 Shape = tuple[int, ...]
 
@@ -92,11 +93,73 @@ class Conv2d(Node):
 
 
 @dataclass(frozen=True, eq=False)
-class ReLU(Node):
-    op: ClassVar[str] = "Relu"
+class Elementwise(Node):
+    """A function of each value on its own: the shape is unchanged."""
 
     def out_shape(self, in_shapes):
         return in_shapes[0]
+
+
+@dataclass(frozen=True, eq=False)
+class ReLU(Elementwise):
+    op: ClassVar[str] = "Relu"
+
+
+@dataclass(frozen=True, eq=False)
+class Threshold(Elementwise):
+    """x if x > threshold else value (Torch7 nn.Threshold)."""
+
+    threshold: float = 0.0
+    value: float = 0.0
+    op: ClassVar[str] = "Threshold"
+
+
+@dataclass(frozen=True, eq=False)
+class HardTanh(Elementwise):
+    """x clamped to [min_val, max_val] (Torch7 HardTanh, ONNX Clip)."""
+
+    min_val: float = -1.0
+    max_val: float = 1.0
+    op: ClassVar[str] = "HardTanh"
+
+    def out_shape(self, in_shapes):
+        if not self.min_val <= self.max_val:
+            raise self.error(f"min {self.min_val} is above max {self.max_val}", "min")
+        return in_shapes[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Abs(Elementwise):
+    op: ClassVar[str] = "Abs"
+
+
+@dataclass(frozen=True, eq=False)
+class Shrink(Elementwise):
+    """x - bias if x > lambd, x + bias if x < -lambd, else 0 (ONNX Shrink; soft shrink
+    has bias = lambd, hard shrink bias = 0)."""
+
+    lambd: float = 0.5
+    bias: float = 0.0
+    op: ClassVar[str] = "Shrink"
+
+    def out_shape(self, in_shapes):
+        if self.lambd < 0:
+            raise self.error(f"lambd {self.lambd} is negative", "lambd")
+        return in_shapes[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Tanh(Elementwise):
+    """Through a generated table with linear interpolation (hwconv.tables)."""
+
+    op: ClassVar[str] = "Tanh"
+    function: ClassVar[str] = "tanh"
+
+
+@dataclass(frozen=True, eq=False)
+class Sigmoid(Elementwise):
+    op: ClassVar[str] = "Sigmoid"
+    function: ClassVar[str] = "sigmoid"
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,9 +215,41 @@ class Output(Node):
 
 
 NODE_KINDS: dict[str, type[Node]] = {
-    k.__name__: k for k in (Input, Conv2d, ReLU, MaxPool2d, Flatten, Linear, Output)}
+    k.__name__: k for k in (Input, Conv2d, ReLU, Threshold, HardTanh, Abs, Shrink, Tanh,
+                            Sigmoid, MaxPool2d, Flatten, Linear, Output)}
 
 WEIGHTED = (Conv2d, Linear)
+TABLED = (Tanh, Sigmoid)
+# Kinds whose output type is their input's: they never requantize.
+SAME_TYPE = (ReLU, Threshold, HardTanh, Abs, Shrink, MaxPool2d, Flatten, Output)
+
+
+def table(node: Node, in_fixed: FixedType):
+    """The interpolation table of a Tanh or Sigmoid node, generated from its types."""
+    from .tables import make_table
+    return make_table(node.function, in_fixed, node.fixed)
+
+
+def threshold_codes(node, in_fixed: FixedType) -> dict[str, int]:
+    """The integer constants of a comparing or clamping node, in its input's type.
+
+    A comparison ``x > t`` on reals is ``code > floor(t * 2**frac)`` on codes, exactly;
+    replacement values and clamp limits are quantized like any value (round half up).
+    """
+    def floor_code(v):
+        return int(np.clip(math.floor(np.ldexp(v, in_fixed.frac)), in_fixed.min_int - 1,
+                           in_fixed.max_int))
+
+    def code(v):
+        return int(quantize(v, in_fixed))
+
+    if isinstance(node, Threshold):
+        return {"threshold": floor_code(node.threshold), "value": code(node.value)}
+    if isinstance(node, HardTanh):
+        return {"min": code(node.min_val), "max": code(node.max_val)}
+    if isinstance(node, Shrink):
+        return {"lambd": floor_code(node.lambd), "bias": code(node.bias)}
+    return {}
 
 
 def acc_frac(node: Node, in_fixed: FixedType) -> int:
@@ -252,7 +347,7 @@ class Graph:
             for node in self.nodes:
                 if isinstance(node, WEIGHTED) and node.weight_fixed is None:
                     raise node.error("quantized graph but the weights have no type", "weight")
-                if isinstance(node, (ReLU, MaxPool2d, Flatten, Output)) and \
+                if isinstance(node, SAME_TYPE) and \
                         node.fixed != self.in_fixed(node):
                     raise node.error(f"output type {node.fixed} differs from its input's "
                                      f"{self.in_fixed(node)}; this kind does not requantize")

@@ -10,7 +10,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from . import ir
 from .errors import CompileError
-from .fixed import dequantize, quantize, requantize
+from .fixed import dequantize, quantize, requantize, saturate
+from .tables import FUNCTIONS
 
 __all__ = ["run", "run_float", "quantize_input", "dequantize_output", "run_all"]
 
@@ -36,26 +37,70 @@ def _maxpool(x, node: ir.MaxPool2d):
     return _windows(x, node.kernel, node.stride).max(axis=(4, 5))
 
 
+def _weighted(node, x, in_fixed):
+    """Conv2d and Linear: exact integer sums of products, then one requantize."""
+    if in_fixed is None:
+        w, b = node.weight.astype(np.float64), node.bias.astype(np.float64)
+    else:
+        w, b = ir.weight_ints(node), ir.bias_ints(node, in_fixed)
+    y = _conv(x, w, b, node) if isinstance(node, ir.Conv2d) else x @ w.T + b[None, :]
+    return y if in_fixed is None else requantize(y, ir.acc_frac(node, in_fixed), node.fixed)
+
+
+def _threshold(node, x, in_fixed):
+    if in_fixed is None:
+        return np.where(x > node.threshold, x, node.value)
+    c = ir.threshold_codes(node, in_fixed)
+    return np.where(x > c["threshold"], x, c["value"])
+
+
+def _hardtanh(node, x, in_fixed):
+    if in_fixed is None:
+        return np.clip(x, node.min_val, node.max_val)
+    c = ir.threshold_codes(node, in_fixed)
+    return np.clip(x, c["min"], c["max"])
+
+
+def _shrink(node, x, in_fixed):
+    if in_fixed is None:
+        lam, b = node.lambd, node.bias
+        return np.where(x > lam, x - b, np.where(x < -lam, x + b, 0.0))
+    c = ir.threshold_codes(node, in_fixed)
+    lam, b = c["lambd"], c["bias"]
+    return saturate(np.where(x > lam, x - b, np.where(x < -lam, x + b, 0)), in_fixed)
+
+
+def _tabled(node, x, in_fixed):
+    if in_fixed is None:
+        return FUNCTIONS[node.function][0](x)
+    return ir.table(node, in_fixed).lookup(x)
+
+
+# Each kind's reference: f(node, x, in_fixed) with in_fixed None for float execution.
+REFERENCE = {
+    ir.Input: lambda node, x, t: x,
+    ir.Output: lambda node, x, t: x,
+    ir.ReLU: lambda node, x, t: np.maximum(x, 0),
+    ir.Threshold: _threshold,
+    ir.HardTanh: _hardtanh,
+    ir.Abs: lambda node, x, t: np.abs(x) if t is None else saturate(np.abs(x), t),
+    ir.Shrink: _shrink,
+    ir.Tanh: _tabled,
+    ir.Sigmoid: _tabled,
+    ir.MaxPool2d: lambda node, x, t: _maxpool(x, node),
+    ir.Flatten: lambda node, x, t: x.reshape(x.shape[0], -1),
+    ir.Conv2d: _weighted,
+    ir.Linear: _weighted,
+}
+
+
 def _eval(node: ir.Node, x: np.ndarray, graph: ir.Graph, exact: bool) -> np.ndarray:
-    if isinstance(node, (ir.Input, ir.Output)):
-        return x
-    if isinstance(node, ir.ReLU):
-        return np.maximum(x, 0)
-    if isinstance(node, ir.MaxPool2d):
-        return _maxpool(x, node)
-    if isinstance(node, ir.Flatten):
-        return x.reshape(x.shape[0], -1)
-    if isinstance(node, (ir.Conv2d, ir.Linear)):
-        if exact:
-            in_fixed = graph.in_fixed(node)
-            w, b = ir.weight_ints(node), ir.bias_ints(node, in_fixed)
-        else:
-            w, b = node.weight.astype(np.float64), node.bias.astype(np.float64)
-        y = _conv(x, w, b, node) if isinstance(node, ir.Conv2d) else x @ w.T + b[None, :]
-        if exact:
-            return requantize(y, ir.acc_frac(node, in_fixed), node.fixed)
-        return y
-    raise node.error("has no reference implementation")
+    fn = REFERENCE.get(type(node))
+    if fn is None:
+        raise node.error("has no reference implementation")
+    in_fixed = (node.fixed if isinstance(node, ir.Input) else graph.in_fixed(node)) \
+        if exact else None
+    return fn(node, x, in_fixed)
 
 
 def run_all(graph: ir.Graph, x: np.ndarray, exact: bool = True) -> dict[str, np.ndarray]:

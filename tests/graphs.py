@@ -7,6 +7,10 @@ from hwconv import ir
 from hwconv.compiler.passes.quantize import quantize_graph
 
 
+ELEMENTWISE = {"relu": ir.ReLU, "threshold": ir.Threshold, "hardtanh": ir.HardTanh,
+               "abs": ir.Abs, "shrink": ir.Shrink, "tanh": ir.Tanh, "sigmoid": ir.Sigmoid}
+
+
 def single_node_graph(kind: str, in_shape, *, seed=0, bits=16, **opts) -> ir.Graph:
     """Input -> one node of ``kind`` -> Output, quantized on random calibration frames."""
     rng = np.random.default_rng(seed)
@@ -24,8 +28,8 @@ def single_node_graph(kind: str, in_shape, *, seed=0, bits=16, **opts) -> ir.Gra
                            bias=rng.normal(0, 0.3, o))]
     elif kind == "maxpool":
         nodes = [ir.MaxPool2d("pool", ("x",), **opts)]
-    elif kind == "relu":
-        nodes = [ir.ReLU("relu", ("x",))]
+    elif kind in ELEMENTWISE:
+        nodes = [ELEMENTWISE[kind]("act", ("x",), **opts)]
     else:
         raise ValueError(kind)
     g = ir.Graph((ir.Input("x", shape=tuple(in_shape)), *nodes,

@@ -1,17 +1,99 @@
-"""Element-wise nonlinearities as one registered pipeline stage."""
+"""Element-wise nonlinearities: comparisons and clamps as one registered stage, smooth
+functions (tanh, sigmoid) through interpolated tables in block RAM."""
 from __future__ import annotations
 
-from amaranth import Mux
+from amaranth import Const, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
 
-from .stream import RegisteredMap, pixel_layout
+from .. import ir
+from ..fixed import FixedType, requantize_hdl
+from ..tables import Table
+from .stream import RegisteredMap, pixel_layout, pixel_signature
 
-__all__ = ["ReLUUnit"]
+__all__ = ["ElementwiseUnit", "ReLUUnit", "TableUnit", "elementwise_function"]
 
 
-class ReLUUnit(RegisteredMap):
-    """max(x, 0) on every lane; the type is unchanged."""
+def elementwise_function(node: ir.Node, t: FixedType):
+    """The hardware of one lane of a comparing or clamping node: x -> expression.
 
-    def __init__(self, lanes: int, bits: int):
+    The constants come from ``ir.threshold_codes``, the same ones the reference uses."""
+    c = ir.threshold_codes(node, t)
+
+    def k(v):
+        return Const(v, signed(t.width + 2))
+
+    if isinstance(node, ir.ReLU):
+        return lambda x: Mux(x < 0, 0, x)
+    if isinstance(node, ir.Threshold):
+        return lambda x: Mux(x > k(c["threshold"]), x, k(c["value"]))
+    if isinstance(node, ir.HardTanh):
+        return lambda x: Mux(x < k(c["min"]), k(c["min"]), Mux(x > k(c["max"]), k(c["max"]), x))
+    if isinstance(node, ir.Abs):
+        return lambda x: requantize_hdl(Mux(x < 0, -x, x), t.frac, t)
+    if isinstance(node, ir.Shrink):
+        lam, b = k(c["lambd"]), k(c["bias"])
+        return lambda x: requantize_hdl(Mux(x > lam, x - b, Mux(x < -lam, x + b, 0)), t.frac, t)
+    raise node.error("is not a comparing or clamping element-wise kind")
+
+
+class ElementwiseUnit(RegisteredMap):
+    """``fn`` applied to every lane, one registered stage; the type is unchanged."""
+
+    def __init__(self, lanes: int, bits: int, fn):
         layout = pixel_layout(lanes, bits)
         super().__init__(layout, layout, lambda m, x, y: [
-            y[k].eq(Mux(x[k] < 0, 0, x[k])) for k in range(lanes)])
+            y[k].eq(fn(x[k])) for k in range(lanes)])
+
+
+class ReLUUnit(ElementwiseUnit):
+    """max(x, 0) on every lane."""
+
+    def __init__(self, lanes: int, bits: int):
+        super().__init__(lanes, bits, lambda x: Mux(x < 0, 0, x))
+
+
+class TableUnit(wiring.Component):
+    """f(x) on every lane through ``table`` (hwconv.tables): clamp, split the input code
+    into segment and remainder, read base and slope from block RAM, interpolate.
+
+    Two stages (table read, then interpolation) advance together and freeze while the
+    output waits, like the MAC engine."""
+
+    def __init__(self, lanes: int, table: Table):
+        self.lanes, self.table = lanes, table
+        super().__init__({"i": In(pixel_signature(lanes, table.in_fixed.width)),
+                          "o": Out(pixel_signature(lanes, table.out_fixed.width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        t, n = self.table, self.lanes
+        wb, ws = t.out_fixed.width + 1, t.slope_bits
+        words = [(int(b) & ((1 << wb) - 1)) | ((int(s) & ((1 << ws) - 1)) << wb)
+                 for b, s in zip(t.base, t.slope)]
+        m.submodules.rom = rom = Memory(shape=wb + ws, depth=len(words), init=words)
+        ce = ~self.o.valid | self.o.ready
+        m.d.comb += self.i.ready.eq(ce)
+        v1 = Signal()
+        with m.If(ce):
+            m.d.sync += [v1.eq(self.i.valid), self.o.valid.eq(v1)]
+        for lane in range(n):
+            port = rom.read_port()
+            x = self.i.payload[lane]
+            d = Signal(range(t.hi - t.lo + 1), name=f"d{lane}")
+            m.d.comb += d.eq(Mux(x < t.lo, 0, Mux(x > t.hi, t.hi - t.lo, x - t.lo)))
+            r1 = Signal(max(1, t.shift), name=f"r1_{lane}")
+            m.d.comb += [port.addr.eq(d >> t.shift), port.en.eq(ce)]
+            base = port.data[:wb].as_signed()
+            slope = port.data[wb:].as_signed()
+            if t.shift:
+                with m.If(ce):
+                    m.d.sync += r1.eq(d[:t.shift])
+                y = base + ((slope * r1 + (1 << (t.shift - 1))) >> t.shift)
+            else:
+                y = base
+            with m.If(ce):
+                m.d.sync += self.o.payload[lane].eq(requantize_hdl(y, t.out_fixed.frac,
+                                                                   t.out_fixed))
+        return m

@@ -7,7 +7,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from .. import ir
-from .act import ReLUUnit
+from .act import ElementwiseUnit, TableUnit, elementwise_function
 from .conv import Conv2dUnit
 from .linear import LinearUnit
 from .pool import MaxPool2dUnit
@@ -36,8 +36,11 @@ def build_unit(graph: ir.Graph, node: ir.Node, in_shape, lanes: int = DEFAULT_LA
     if isinstance(node, (ir.Input, ir.Output, ir.Flatten)):
         return None
     in_fixed = graph.in_fixed(node)
-    if isinstance(node, ir.ReLU):
-        return ReLUUnit(in_shape[0], in_fixed.width)
+    if isinstance(node, ir.TABLED):
+        return TableUnit(in_shape[0], ir.table(node, in_fixed))
+    if isinstance(node, ir.Elementwise):
+        return ElementwiseUnit(in_shape[0], in_fixed.width,
+                               elementwise_function(node, in_fixed))
     if isinstance(node, ir.MaxPool2d):
         return MaxPool2dUnit(in_shape, node.kernel, node.stride, in_fixed.width)
     if isinstance(node, ir.WEIGHTED):

@@ -120,3 +120,23 @@ def test_graph_round_trips_through_files(tmp_path):
     x = reference.quantize_input(g, bundled_digits()["test_x"][:5])
     np.testing.assert_array_equal(reference.run(g2, x), reference.run(g, x))
     assert [n.fixed for n in g2.nodes] == [n.fixed for n in g.nodes]
+
+
+@pytest.mark.parametrize("opset", [7, 11, 13, 21])
+@pytest.mark.parametrize("op,attrs", [("Tanh", {}), ("Sigmoid", {}), ("Abs", {}),
+                                      ("Shrink", {"lambd": 0.4, "bias": 0.4}),
+                                      ("Shrink", {"lambd": 0.3}), ("Clip", "limits")])
+def test_elementwise_ops_match_onnxruntime(op, attrs, opset):
+    if op == "Shrink" and opset < 9:
+        pytest.skip("Shrink exists from opset 9")
+    inits, inputs = {}, ["x"]
+    if attrs == "limits":
+        if opset < 11:
+            attrs = {"min": -0.5, "max": 0.75}
+        else:
+            attrs, inits, inputs = {}, {"lo": np.array(-0.5), "hi": np.array(0.75)}, ["x", "lo", "hi"]
+    m = make_model([helper.make_node(op, inputs, ["y"], name="act", **attrs)], inits,
+                   out_shape=[1, 2, 6, 6], opset=opset)
+    g = load_onnx(m)
+    x = np.random.default_rng(5).normal(0, 2, (3, 2, 6, 6))
+    np.testing.assert_allclose(reference.run_float(g, x), ort_run(m, x), rtol=0, atol=1e-5)

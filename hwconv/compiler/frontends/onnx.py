@@ -1,7 +1,8 @@
 """ONNX to a float hwconv Graph (opsets 7 to 21).
 
-Supported: Conv (stride 1 or 2, zero padding, bias), Relu, MaxPool (no padding), Flatten,
-Reshape to (N, -1), Gemm, MatMul followed by Add, and the no-ops Identity and Dropout.
+Supported: Conv (stride 1 or 2, zero padding, bias), Relu, Abs, Tanh, Sigmoid, Shrink, Clip,
+MaxPool (no padding), Flatten, Reshape to (N, -1), Gemm, MatMul followed by Add, and the
+no-ops Identity and Dropout.
 Anything else is refused with a CompileError naming the node, its op and the attribute.
 """
 from __future__ import annotations
@@ -18,8 +19,10 @@ from ...errors import CompileError
 __all__ = ["load_onnx", "SUPPORTED_OPS"]
 
 OPSETS = range(7, 22)
-SUPPORTED_OPS = ("Conv", "Relu", "MaxPool", "Flatten", "Reshape", "Gemm", "MatMul", "Add",
-                 "Identity", "Dropout")
+ELEMENTWISE = {"Relu": ir.ReLU, "Abs": ir.Abs, "Tanh": ir.Tanh, "Sigmoid": ir.Sigmoid}
+CLIP_NONE = 1e30   # an absent Clip limit: far beyond any fixed-point range, so it saturates
+SUPPORTED_OPS = ("Conv", "MaxPool", "Flatten", "Reshape", "Gemm", "MatMul", "Add", *ELEMENTWISE,
+                 "Shrink", "Clip", "Identity", "Dropout")
 
 
 class _Node:
@@ -129,8 +132,20 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
         src = source(n)
         if n.op in ("Identity", "Dropout"):
             alias[n.proto.output[0]] = src
-        elif n.op == "Relu":
-            add(ir.ReLU(n.name, (src,)), n.proto.output)
+        elif n.op in ELEMENTWISE:
+            add(ELEMENTWISE[n.op](n.name, (src,)), n.proto.output)
+        elif n.op == "Shrink":
+            add(ir.Shrink(n.name, (src,), lambd=float(n.attr("lambd", 0.5)),
+                          bias=float(n.attr("bias", 0.0))), n.proto.output)
+        elif n.op == "Clip":
+            # Limits are attributes before opset 11, optional constant inputs after.
+            lo, hi = n.attr("min", -CLIP_NONE), n.attr("max", CLIP_NONE)
+            if len(n.proto.input) > 1 and n.proto.input[1]:
+                lo = float(const(n, 1, "min"))
+            if len(n.proto.input) > 2 and n.proto.input[2]:
+                hi = float(const(n, 2, "max"))
+            add(ir.HardTanh(n.name, (src,), min_val=float(lo), max_val=float(hi)),
+                n.proto.output)
         elif n.op == "Conv":
             w = const(n, 1, "weight")
             if w.ndim != 4:

@@ -2,8 +2,9 @@
 
 Each requantizing node (Input, Conv2d, Linear) gets ``bits`` bits with as many fractional
 bits as fit the largest magnitude seen on the calibration frames (so no calibration value
-saturates); weights get the same rule from their own largest magnitude. Nodes that do not
-requantize (ReLU, MaxPool2d, Flatten, Output) keep their input's type.
+saturates); weights get the same rule from their own largest magnitude. Table functions
+(Tanh, Sigmoid) output ``bits`` bits with ``bits - 1`` fractional. Nodes that do not
+requantize (ir.SAME_TYPE: ReLU, MaxPool2d, ...) keep their input's type.
 """
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ def quantize_graph(graph: ir.Graph, calibration: np.ndarray, bits: int = 16) -> 
         changes = {}
         if isinstance(node, (ir.Input, *ir.WEIGHTED)):
             changes["fixed"] = FixedType(bits, frac_for(float(np.abs(values[node.name]).max()), bits))
+        elif isinstance(node, ir.TABLED):
+            # Outputs within [-1, 1]: every bit but the sign is fractional.
+            changes["fixed"] = FixedType(bits, bits - 1)
         else:
             changes["fixed"] = fixed[node.inputs[0]]
         if isinstance(node, ir.WEIGHTED):

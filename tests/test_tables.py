@@ -1,0 +1,33 @@
+"""Interpolated function tables: the worst error against float over every input code of
+every input format, in LSBs of the output, is what docs/numerics.md states."""
+import numpy as np
+import pytest
+
+from hwconv.fixed import FixedType, dequantize
+from hwconv.tables import FUNCTIONS, MAX_SEGMENTS, make_table
+
+# (function, bits): worst |table - f| in output LSBs, as in docs/numerics.md.
+DOCUMENTED_BOUND = {("tanh", 8): 1.0, ("tanh", 12): 1.0, ("tanh", 16): 1.55,
+                    ("sigmoid", 8): 1.0, ("sigmoid", 12): 1.0, ("sigmoid", 16): 1.27}
+
+
+@pytest.mark.parametrize("function,bits", list(DOCUMENTED_BOUND))
+def test_worst_error_over_every_input_code(function, bits):
+    worst = 0.0
+    for frac in range(0, bits + 2):
+        t_in, t_out = FixedType(bits, frac), FixedType(bits, bits - 1)
+        table = make_table(function, t_in, t_out)
+        assert table.segments <= MAX_SEGMENTS
+        codes = np.arange(t_in.min_int, t_in.max_int + 1)
+        exact = FUNCTIONS[function][0](dequantize(codes, t_in)) * 2.0 ** t_out.frac
+        worst = max(worst, float(np.abs(table.lookup(codes) - exact).max()))
+    assert worst <= DOCUMENTED_BOUND[function, bits]
+    # The bound is tight: it is not a loose number that could hide a regression.
+    assert worst > DOCUMENTED_BOUND[function, bits] - 0.05
+
+
+def test_table_is_monotonic_like_its_function():
+    t_in, t_out = FixedType(16, 12), FixedType(16, 15)
+    for function in FUNCTIONS:
+        y = make_table(function, t_in, t_out).lookup(np.arange(t_in.min_int, t_in.max_int + 1))
+        assert np.all(np.diff(y) >= 0)
