@@ -125,6 +125,11 @@ def cmd_sim(args) -> int:
     status = report_sim(result, len(result.expected))
     print(f"wall time {wall:.1f} s ({result.total_cycles / wall:,.0f} simulated cycles/s "
           f"including build)")
+    if result.sim_seconds > 0:
+        macs = design.report["macs_per_frame"] * len(result.expected)
+        print(f"simulation speed: {result.cycles_per_second:,.0f} cycles/s, "
+              f"{macs / result.sim_seconds:,.0f} multiply-accumulates/s "
+              f"({result.total_cycles:,} cycles and {macs:,} MACs in {result.sim_seconds:.2f} s)")
     if args.output:
         np.save(args.output, dequantize_output(design.graph, result.outputs))
         print(f"wrote {args.output}")
@@ -167,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("design")
     s.add_argument("--input", required=True)
     s.add_argument("--output")
-    s.add_argument("--simulator", choices=("verilator", "pysim"), default="verilator")
+    s.add_argument("--simulator", choices=("verilator", "cocotb", "pysim"), default="verilator",
+                   help="verilator: the fast C++ frame harness (default); cocotb: Verilator "
+                   "driven per cycle from Python; pysim: Amaranth's simulator (small designs)")
     s.add_argument("--stalls", choices=("none", "idle", "backpressure", "both"),
                    default="none", help="flow-control pattern at the design's ports")
     s.add_argument("--vcd", help="write a waveform to this file")

@@ -34,6 +34,12 @@ class SimResult:
     simulator: str
     stalls: str = "none"
     extra_beats: int = 0          # beats the hardware produced beyond those expected
+    sim_seconds: float = 0.0      # wall-clock time spent simulating (0 if unknown)
+
+    @property
+    def cycles_per_second(self) -> float:
+        """Simulated cycles per wall-clock second (0 if unknown)."""
+        return self.total_cycles / self.sim_seconds if self.sim_seconds > 0 else 0.0
 
     @property
     def bit_exact(self) -> bool:
@@ -119,7 +125,10 @@ class Design:
 
     def simulate(self, x, simulator: str = "verilator", stalls: str = "none",
                  vcd: str | None = None, progress: bool = False) -> SimResult:
-        """Run float frames through the cycle-accurate hardware and check every output."""
+        """Run float frames through the cycle-accurate hardware and check every output.
+
+        ``simulator``: "verilator" (the fast C++ frame harness), "cocotb" (Verilator driven
+        per cycle from Python) or "pysim" (Amaranth's simulator, for small designs)."""
         from .sim.run import simulate_design
         return simulate_design(self, self.quantize_input(x), simulator=simulator,
                                stalls=stalls, vcd=vcd, progress=progress)

@@ -19,8 +19,8 @@ from .errors import CompileError
 from .fixed import FixedType, quantize
 
 __all__ = ["Node", "Input", "Conv2d", "Elementwise", "ReLU", "Threshold", "HardTanh", "Abs",
-           "Shrink", "Tanh", "Sigmoid", "MaxPool2d", "Flatten", "Linear", "Output", "Graph",
-           "NODE_KINDS"]
+           "Shrink", "Tanh", "Sigmoid", "Pool2d", "MaxPool2d", "AvgPool2d", "GlobalPool",
+           "Flatten", "Linear", "Output", "Graph", "NODE_KINDS"]
 
 Shape = tuple[int, ...]
 
@@ -163,18 +163,60 @@ class Sigmoid(Elementwise):
 
 
 @dataclass(frozen=True, eq=False)
-class MaxPool2d(Node):
+class Pool2d(Node):
+    """A window reduction per channel; pads (top, left, bottom, right)."""
+
     kernel: tuple[int, int] = (2, 2)
     stride: tuple[int, int] = (2, 2)
-    op: ClassVar[str] = "MaxPool"
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     def out_shape(self, in_shapes):
         c, h, w = _map(self, in_shapes[0])
         (kh, kw), (sh, sw) = self.kernel, self.stride
-        if h < kh or w < kw:
-            raise self.error(f"kernel {kh}x{kw} is larger than the input {h}x{w}",
-                             "kernel_shape")
-        return (c, (h - kh) // sh + 1, (w - kw) // sw + 1)
+        t, l, b, r = self.pads
+        if max(t, b) >= kh or max(l, r) >= kw:
+            raise self.error(f"pads {self.pads} must be smaller than the kernel {kh}x{kw}",
+                             "pads")
+        if h + t + b < kh or w + l + r < kw:
+            raise self.error(f"kernel {kh}x{kw} is larger than the padded input "
+                             f"{h + t + b}x{w + l + r}", "kernel_shape")
+        return (c, (h + t + b - kh) // sh + 1, (w + l + r - kw) // sw + 1)
+
+
+@dataclass(frozen=True, eq=False)
+class MaxPool2d(Pool2d):
+    """The largest value of each window; padding never wins (it is -infinity)."""
+
+    op: ClassVar[str] = "MaxPool"
+
+
+@dataclass(frozen=True, eq=False)
+class AvgPool2d(Pool2d):
+    """The mean of each window, zero padding counted in the divisor (count_include_pad)."""
+
+    op: ClassVar[str] = "AveragePool"
+
+    @property
+    def count(self) -> int:
+        return self.kernel[0] * self.kernel[1]
+
+
+@dataclass(frozen=True, eq=False)
+class GlobalPool(Node):
+    """The mean or the maximum of each channel over the whole map: (C, H, W) -> (C, 1, 1)."""
+
+    mode: str = "avg"
+    op: ClassVar[str] = "GlobalPool"
+
+    def out_shape(self, in_shapes):
+        c, h, w = _map(self, in_shapes[0])
+        if self.mode not in ("avg", "max"):
+            raise self.error(f"mode {self.mode!r} is not 'avg' or 'max'", "mode")
+        return (c, 1, 1)
+
+    @property
+    def reduces_max(self) -> bool:
+        return self.mode == "max"
 
 
 @dataclass(frozen=True, eq=False)
@@ -216,12 +258,24 @@ class Output(Node):
 
 NODE_KINDS: dict[str, type[Node]] = {
     k.__name__: k for k in (Input, Conv2d, ReLU, Threshold, HardTanh, Abs, Shrink, Tanh,
-                            Sigmoid, MaxPool2d, Flatten, Linear, Output)}
+                            Sigmoid, MaxPool2d, AvgPool2d, GlobalPool, Flatten, Linear,
+                            Output)}
 
 WEIGHTED = (Conv2d, Linear)
 TABLED = (Tanh, Sigmoid)
 # Kinds whose output type is their input's: they never requantize.
-SAME_TYPE = (ReLU, Threshold, HardTanh, Abs, Shrink, MaxPool2d, Flatten, Output)
+SAME_TYPE = (ReLU, Threshold, HardTanh, Abs, Shrink, MaxPool2d, AvgPool2d, GlobalPool, Flatten,
+             Output)
+
+
+def mean_multiplier(count: int, t: FixedType) -> tuple[int, int]:
+    """(R, s): a mean of ``count`` codes is ``requantize(sum * R, t.frac + s, t)``.
+
+    R = round(2**s / count) with s = (t.width - 1) + ceil(log2(count)), so the reciprocal's
+    own error adds at most 1/2 LSB: |sum| * |R/2**s - 1/count| <= 2**(w-1) * count / 2**(s+1).
+    """
+    s = (t.width - 1) + max(0, math.ceil(math.log2(count)))
+    return int(quantize(1.0 / count, FixedType(min(48, s + 2), s))), s
 
 
 def table(node: Node, in_fixed: FixedType):

@@ -33,8 +33,31 @@ def _conv(x, w, b, node: ir.Conv2d):
     return np.einsum("nchwij,ocij->nohw", win, w, optimize=True) + b[None, :, None, None]
 
 
-def _maxpool(x, node: ir.MaxPool2d):
+def _maxpool(node: ir.MaxPool2d, x, in_fixed):
+    low = -np.inf if in_fixed is None else in_fixed.min_int
+    t, l, b, r = node.pads
+    x = np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=low)
     return _windows(x, node.kernel, node.stride).max(axis=(4, 5))
+
+
+def _mean(sums, count: int, in_fixed):
+    """Sums of ``count`` values to their means: exactly in float, by the reciprocal
+    multiplier of ``ir.mean_multiplier`` on codes."""
+    if in_fixed is None:
+        return sums / count
+    r, s = ir.mean_multiplier(count, in_fixed)
+    return requantize(sums * r, in_fixed.frac + s, in_fixed)
+
+
+def _avgpool(node: ir.AvgPool2d, x, in_fixed):
+    sums = _windows(_pad(x, node.pads), node.kernel, node.stride).sum(axis=(4, 5))
+    return _mean(sums, node.count, in_fixed)
+
+
+def _globalpool(node: ir.GlobalPool, x, in_fixed):
+    if node.reduces_max:
+        return x.max(axis=(2, 3), keepdims=True)
+    return _mean(x.sum(axis=(2, 3), keepdims=True), x.shape[2] * x.shape[3], in_fixed)
 
 
 def _weighted(node, x, in_fixed):
@@ -87,7 +110,9 @@ REFERENCE = {
     ir.Shrink: _shrink,
     ir.Tanh: _tabled,
     ir.Sigmoid: _tabled,
-    ir.MaxPool2d: lambda node, x, t: _maxpool(x, node),
+    ir.MaxPool2d: _maxpool,
+    ir.AvgPool2d: _avgpool,
+    ir.GlobalPool: _globalpool,
     ir.Flatten: lambda node, x, t: x.reshape(x.shape[0], -1),
     ir.Conv2d: _weighted,
     ir.Linear: _weighted,

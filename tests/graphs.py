@@ -28,6 +28,10 @@ def single_node_graph(kind: str, in_shape, *, seed=0, bits=16, **opts) -> ir.Gra
                            bias=rng.normal(0, 0.3, o))]
     elif kind == "maxpool":
         nodes = [ir.MaxPool2d("pool", ("x",), **opts)]
+    elif kind == "avgpool":
+        nodes = [ir.AvgPool2d("pool", ("x",), **opts)]
+    elif kind == "globalpool":
+        nodes = [ir.GlobalPool("pool", ("x",), **opts)]
     elif kind in ELEMENTWISE:
         nodes = [ELEMENTWISE[kind]("act", ("x",), **opts)]
     else:

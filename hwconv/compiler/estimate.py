@@ -35,7 +35,7 @@ def cycles(node: ir.Node, graph: ir.Graph, in_stream_shape, lanes: int) -> int:
         return 0
     c, h, w = in_stream_shape
     take = h * w
-    if isinstance(node, ir.Conv2d):
+    if hasattr(node, "pads"):
         t, l, b, r = node.pads
         take = (h + t + b) * (w + l + r)
     if isinstance(node, ir.WEIGHTED):

@@ -1,4 +1,4 @@
-"""Zero padding as a stream transform: emits the padded map in raster order."""
+"""Padding as a stream transform: emits the padded map in raster order."""
 from __future__ import annotations
 
 from amaranth import Module, Signal
@@ -11,14 +11,15 @@ __all__ = ["ZeroPad"]
 
 
 class ZeroPad(wiring.Component):
-    """(C, H, W) in, (C, H+top+bottom, W+left+right) out; border pixels are zero.
+    """(C, H, W) in, (C, H+top+bottom, W+left+right) out; border pixels are ``value``
+    (zero, or the smallest code where padding must never win a maximum).
 
     Combinational pass-through inside the map, zeros produced on the border, so it adds
     no latency and no storage.
     """
 
-    def __init__(self, channels: int, height: int, width: int, pads, bits: int):
-        self.shape, self.pads = (channels, height, width), tuple(pads)
+    def __init__(self, channels: int, height: int, width: int, pads, bits: int, value: int = 0):
+        self.shape, self.pads, self.value = (channels, height, width), tuple(pads), value
         sig = pixel_signature(channels, bits)
         super().__init__({"i": In(sig), "o": Out(sig)})
 
@@ -35,7 +36,8 @@ class ZeroPad(wiring.Component):
                          self.o.payload.eq(self.i.payload),
                          self.i.ready.eq(self.o.ready)]
         with m.Else():
-            m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(0)]
+            m.d.comb += [self.o.valid.eq(1)]
+            m.d.comb += [lane.eq(self.value) for lane in self.o.payload]
         with m.If(self.o.valid & self.o.ready):
             step_raster(m, row, col, hp, wp)
         return m

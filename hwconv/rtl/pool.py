@@ -1,17 +1,21 @@
-"""Streaming max pooling: the window generator, then a per-channel maximum."""
+"""Streaming pooling: padding, the window generator, then a per-channel reduction; and
+global pooling as per-channel accumulators over the whole frame."""
 from __future__ import annotations
 
-from amaranth import Module, Mux
+from amaranth import Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .. import ir
+from ..fixed import FixedType, requantize_hdl
 from .linebuffer import WindowGenerator, window_layout
-from .stream import RegisteredMap, pixel_layout, pixel_signature
+from .pad import ZeroPad
+from .stream import RegisteredMap, pixel_layout, pixel_signature, step_raster
 
-__all__ = ["MaxPool2dUnit"]
+__all__ = ["Pool2dUnit", "GlobalPoolUnit", "max_tree"]
 
 
-def _max_tree(values):
+def max_tree(values):
     """Pairwise maxima, log2(n) comparators deep."""
     while len(values) > 1:
         pairs = [Mux(a > b, a, b) for a, b in zip(values[::2], values[1::2])]
@@ -19,26 +23,85 @@ def _max_tree(values):
     return values[0]
 
 
-class MaxPool2dUnit(wiring.Component):
-    """(C, H, W) in, (C, Ho, Wo) out: the largest value of each window, per channel."""
+def mean_hdl(total, count: int, t: FixedType):
+    """The hardware of ``reference._mean``: sum times the reciprocal, then requantize."""
+    r, s = ir.mean_multiplier(count, t)
+    return requantize_hdl(total * Const(r, signed(r.bit_length() + 1)), t.frac + s, t)
 
-    def __init__(self, in_shape, kernel, stride, bits: int):
-        self.in_shape, self.kernel, self.stride, self.bits = \
-            tuple(in_shape), tuple(kernel), tuple(stride), bits
+
+class Pool2dUnit(wiring.Component):
+    """MaxPool2d or AvgPool2d: (C, H, W) in, (C, Ho, Wo) out."""
+
+    def __init__(self, node: ir.Pool2d, in_shape, t: FixedType):
+        self.node, self.in_shape, self.t = node, tuple(in_shape), t
         c = in_shape[0]
-        super().__init__({"i": In(pixel_signature(c, bits)), "o": Out(pixel_signature(c, bits))})
+        super().__init__({"i": In(pixel_signature(c, t.width)),
+                          "o": Out(pixel_signature(c, t.width))})
+
+    def _reduce(self, values):
+        if isinstance(self.node, ir.MaxPool2d):
+            return max_tree(values)
+        return mean_hdl(sum(values[1:], values[0]), self.node.count, self.t)
 
     def elaborate(self, platform):
         m = Module()
-        c = self.in_shape[0]
-        n = self.kernel[0] * self.kernel[1]
-        m.submodules.window = window = WindowGenerator(*self.in_shape, self.kernel, self.stride,
-                                                       self.bits)
+        c, h, w = self.in_shape
+        node, bits = self.node, self.t.width
+        top, left, bottom, right = node.pads
+        padded = (c, h + top + bottom, w + left + right)
+        n = node.kernel[0] * node.kernel[1]
+        m.submodules.window = window = WindowGenerator(*padded, node.kernel, node.stride, bits)
         m.submodules.reduce = reduce = RegisteredMap(
-            window_layout(c, self.bits, self.kernel), pixel_layout(c, self.bits),
-            lambda m, x, y: [y[ch].eq(_max_tree([x[k][ch] for k in range(n)]))
+            window_layout(c, bits, node.kernel), pixel_layout(c, bits),
+            lambda m, x, y: [y[ch].eq(self._reduce([x[k][ch] for k in range(n)]))
                              for ch in range(c)])
-        wiring.connect(m, wiring.flipped(self.i), window.i)
+        if any(node.pads):
+            low = self.t.min_int if isinstance(node, ir.MaxPool2d) else 0
+            m.submodules.pad = pad = ZeroPad(c, h, w, node.pads, bits, value=low)
+            wiring.connect(m, wiring.flipped(self.i), pad.i)
+            wiring.connect(m, pad.o, window.i)
+        else:
+            wiring.connect(m, wiring.flipped(self.i), window.i)
         wiring.connect(m, window.o, reduce.i)
         wiring.connect(m, reduce.o, wiring.flipped(self.o))
+        return m
+
+
+class GlobalPoolUnit(wiring.Component):
+    """(C, H, W) in, one (C, 1, 1) beat out per frame: the mean or maximum per channel,
+    accumulated as the pixels stream past (no line buffer)."""
+
+    def __init__(self, node: ir.GlobalPool, in_shape, t: FixedType):
+        self.node, self.in_shape, self.t = node, tuple(in_shape), t
+        super().__init__({"i": In(pixel_signature(in_shape[0], t.width)),
+                          "o": Out(pixel_signature(in_shape[0], t.width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        c, h, w = self.in_shape
+        count = h * w
+        row, col = Signal(range(h)), Signal(range(w))
+        first, last = (row == 0) & (col == 0), (row == h - 1) & (col == w - 1)
+        acc_bits = self.t.width + max(1, (count - 1).bit_length())
+        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        take = self.i.valid & self.i.ready
+        with m.If(take):
+            step_raster(m, row, col, h, w)
+            with m.If(last):
+                m.d.sync += self.o.valid.eq(1)
+        for ch in range(c):
+            x = self.i.payload[ch]
+            acc = Signal(signed(acc_bits), name=f"acc{ch}")
+            if self.node.reduces_max:
+                total = Mux(first, x, Mux(x > acc, x, acc))
+                result = total
+            else:
+                total = Mux(first, x, acc + x)
+                result = mean_hdl(total, count, self.t)
+            with m.If(take):
+                m.d.sync += acc.eq(total)
+                with m.If(last):
+                    m.d.sync += self.o.payload[ch].eq(result)
         return m

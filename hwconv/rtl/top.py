@@ -10,7 +10,7 @@ from .. import ir
 from .act import ElementwiseUnit, TableUnit, elementwise_function
 from .conv import Conv2dUnit
 from .linear import LinearUnit
-from .pool import MaxPool2dUnit
+from .pool import GlobalPoolUnit, Pool2dUnit
 from .stream import pixel_signature
 
 __all__ = ["DataflowTop", "stream_shapes", "build_unit", "DEFAULT_LANES"]
@@ -41,8 +41,10 @@ def build_unit(graph: ir.Graph, node: ir.Node, in_shape, lanes: int = DEFAULT_LA
     if isinstance(node, ir.Elementwise):
         return ElementwiseUnit(in_shape[0], in_fixed.width,
                                elementwise_function(node, in_fixed))
-    if isinstance(node, ir.MaxPool2d):
-        return MaxPool2dUnit(in_shape, node.kernel, node.stride, in_fixed.width)
+    if isinstance(node, ir.Pool2d):
+        return Pool2dUnit(node, in_shape, in_fixed)
+    if isinstance(node, ir.GlobalPool):
+        return GlobalPoolUnit(node, in_shape, in_fixed)
     if isinstance(node, ir.WEIGHTED):
         common = dict(in_fixed=in_fixed, weight_bits=node.weight_fixed.width,
                       acc=ir.acc_type(node, in_fixed), out=node.fixed, lanes=lanes)

@@ -5,6 +5,7 @@ import dataclasses
 import json
 import pathlib
 import tempfile
+import time
 
 import numpy as np
 
@@ -12,9 +13,12 @@ from .. import reference
 from .packing import beats_to_frame, frame_to_beats
 from .stalls import STALL_PATTERNS, StallPattern
 
-__all__ = ["simulate_design", "run_stream_verilator", "SIMULATORS"]
+__all__ = ["simulate_design", "run_stream_verilator", "run_stream_fast", "SIMULATORS"]
 
-SIMULATORS = ("verilator", "pysim")
+#: "verilator": the fast C++ frame harness (hwconv.sim.harness), the default for whole
+#: networks; "cocotb": Verilator driven per cycle by the cocotb bench (stream_bench.py);
+#: "pysim": Amaranth's simulator, for small designs.
+SIMULATORS = ("verilator", "cocotb", "pysim")
 BENCH_DIR = pathlib.Path(__file__).parent
 
 
@@ -25,7 +29,8 @@ def run_stream_verilator(verilog: str, toplevel: str, beats: list[int], frame_in
 
     ``vcd``: a path to write the waveform of the whole run to.
     Returns, per pattern: outputs (ints), extra (beats beyond those expected), first_in
-    (cycle each input frame started) and last_out (cycle each output frame ended).
+    (cycle each input frame started), last_out (cycle each output frame ended), cycles
+    and sim_seconds (wall-clock time of the bench's cycle loop).
     """
     from .verilator import run_cocotb
 
@@ -41,6 +46,14 @@ def run_stream_verilator(verilog: str, toplevel: str, beats: list[int], frame_in
     for r in runs:
         r["outputs"] = [int(v, 16) for v in r["outputs"]]
     return runs
+
+
+def run_stream_fast(verilog: str, toplevel: str, beats: list[int], frame_in: int,
+                    frame_out: int, pattern: StallPattern, vcd: str | None = None,
+                    **kw) -> dict:
+    """The fast C++ harness: see :func:`hwconv.sim.harness.run_stream_fast`."""
+    from .harness import run_stream_fast as run
+    return run(verilog, toplevel, beats, frame_in, frame_out, pattern, vcd, **kw)
 
 
 def simulate_design(design, x_int: np.ndarray, simulator: str = "verilator",
@@ -59,15 +72,23 @@ def simulate_design(design, x_int: np.ndarray, simulator: str = "verilator",
     pattern = STALL_PATTERNS[stalls]
     n = len(x_int)
 
+    t0 = time.monotonic()
     if simulator == "pysim":
         from .pysim import run_stream
         out, total = run_stream(design.top, beats, n * frame_out, pattern, vcd=vcd)
+        sim_seconds = time.monotonic() - t0
         extra = len(out) - n * frame_out
         out = out[:n * frame_out]
         latency, interval = total, total / n
     else:
-        run = run_stream_verilator(design.verilog(), TOP_NAME, beats, frame_in, frame_out,
-                                   [pattern], vcd=vcd)[0]
+        if simulator == "verilator":
+            run = run_stream_fast(design.verilog(), TOP_NAME, beats, frame_in, frame_out,
+                                  pattern, vcd=vcd)
+            sim_seconds = run["sim_seconds"]
+        else:
+            run = run_stream_verilator(design.verilog(), TOP_NAME, beats, frame_in, frame_out,
+                                       [pattern], vcd=vcd)[0]
+            sim_seconds = run["sim_seconds"]
         out, extra, total = run["outputs"], run["extra"], run["cycles"]
         latency = run["last_out"][0] - run["first_in"][0] + 1 if run["last_out"] else total
         ends = run["last_out"]
@@ -78,4 +99,4 @@ def simulate_design(design, x_int: np.ndarray, simulator: str = "verilator",
         if len(out) == n * frame_out else np.asarray(out)
     return SimResult(outputs=outputs, expected=expected, cycles_per_frame=float(interval),
                      latency=int(latency), total_cycles=int(total), simulator=simulator,
-                     stalls=stalls, extra_beats=int(extra))
+                     stalls=stalls, extra_beats=int(extra), sim_seconds=float(sim_seconds))

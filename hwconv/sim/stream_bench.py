@@ -10,6 +10,7 @@ Inputs are driven on falling edges and handshakes sampled just before the rising
 """
 import json
 import random
+import time
 
 import cocotb
 from cocotb.clock import Clock
@@ -34,6 +35,7 @@ async def _run_pattern(dut, p, pattern):
     presenting = False
     settle = p.get("settle", 64)
     extra = 0
+    t0 = time.monotonic()
     while len(out) < n_out or settle > 0:
         done = len(out) >= n_out
         if not presenting and k < len(beats) and src_rng.random() >= pattern["idle"]:
@@ -67,7 +69,8 @@ async def _run_pattern(dut, p, pattern):
         await FallingEdge(dut.clk)
         cycle += 1
     return {"pattern": pattern["name"], "outputs": [f"{v:x}" for v in out], "extra": extra,
-            "first_in": first_in, "last_out": last_out, "cycles": cycle}
+            "first_in": first_in, "last_out": last_out, "cycles": cycle,
+            "sim_seconds": time.monotonic() - t0}
 
 
 @cocotb.test()

