@@ -64,32 +64,86 @@ class Input(Node):
 
 @dataclass(frozen=True, eq=False)
 class Conv2d(Node):
-    """weight (O, I, kh, kw), bias (O,); pads (top, left, bottom, right) of zeros."""
+    """Cross-correlation: weight (O, C, kh, kw) over every input channel, bias (O,); pads
+    (top, left, bottom, right) of zeros; any stride; dilation (dh, dw).
+
+    ``connections`` (O, C) bool says which input channels each output sums (grouped and
+    depthwise convolution, Torch7 connection tables); their weights outside it are zero.
+    None means every output reads every input.
+    """
 
     weight: np.ndarray = None
     bias: np.ndarray = None
     stride: tuple[int, int] = (1, 1)
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    connections: np.ndarray | None = None
     weight_fixed: FixedType | None = None
     op: ClassVar[str] = "Conv"
 
     @property
     def kernel(self) -> tuple[int, int]:
-        return tuple(self.weight.shape[2:])
+        """The extent of the (dilated) kernel on the input map."""
+        (kh, kw), (dh, dw) = self.weight.shape[2:], self.dilation
+        return ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
+
+    def taps(self) -> np.ndarray:
+        """(O, C, kh, kw) bool over the dilated kernel: the products each output sums."""
+        o, c, kh, kw = self.weight.shape
+        conn = np.ones((o, c), bool) if self.connections is None else self.connections
+        taps = np.zeros((o, c, *self.kernel), bool)
+        taps[:, :, ::self.dilation[0], ::self.dilation[1]] = conn[:, :, None, None]
+        return taps
+
+    @property
+    def fan_in(self) -> int:
+        return int(self.taps().reshape(self.weight.shape[0], -1).sum(axis=1).max())
 
     def out_shape(self, in_shapes):
         c, h, w = _map(self, in_shapes[0])
-        o, i, kh, kw = self.weight.shape
+        o, i = self.weight.shape[:2]
         if i != c:
             raise self.error(f"weight has {i} input channels but the input has {c}", "weight")
-        if any(s not in (1, 2) for s in self.stride):
-            raise self.error(f"stride {self.stride} is not supported; use 1 or 2", "strides")
+        if min(self.stride) < 1 or min(self.dilation) < 1:
+            raise self.error(f"stride {self.stride} and dilation {self.dilation} must be "
+                             f"at least 1", "strides")
+        if self.connections is not None:
+            if self.connections.shape != (o, c):
+                raise self.error(f"connections {self.connections.shape} must be (outputs, "
+                                 f"inputs) = {(o, c)}", "connections")
+            if np.any(self.weight[~self.connections.astype(bool)]):
+                raise self.error("has non-zero weights outside its connections", "weight")
+        kh, kw = self.kernel
         t, l, b, r = self.pads
         hp, wp = h + t + b, w + l + r
         if hp < kh or wp < kw:
             raise self.error(f"kernel {kh}x{kw} is larger than the padded input {hp}x{wp}",
                              "kernel_shape")
         return (o, (hp - kh) // self.stride[0] + 1, (wp - kw) // self.stride[1] + 1)
+
+
+def ungroup(weight: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Grouped weights (O, C/groups, kh, kw), as ONNX and PyTorch hold them, to dense
+    (O, C, kh, kw) weights and their (O, C) connections."""
+    o, cg, kh, kw = weight.shape
+    c = cg * groups
+    dense = np.zeros((o, c, kh, kw), dtype=weight.dtype)
+    conn = np.zeros((o, c), bool)
+    per_group = o // groups
+    for k in range(o):
+        g = k // per_group
+        dense[k, g * cg:(g + 1) * cg] = weight[k]
+        conn[k, g * cg:(g + 1) * cg] = True
+    return dense, conn
+
+
+def dilate(weight: np.ndarray, dilation) -> np.ndarray:
+    """(O, C, kh, kw) weights spread over the dilated kernel, zeros between."""
+    o, c, kh, kw = weight.shape
+    dh, dw = dilation
+    out = np.zeros((o, c, (kh - 1) * dh + 1, (kw - 1) * dw + 1), dtype=weight.dtype)
+    out[:, :, ::dh, ::dw] = weight
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -313,7 +367,7 @@ def acc_frac(node: Node, in_fixed: FixedType) -> int:
 
 def acc_type(node: Node, in_fixed: FixedType) -> FixedType:
     """The accumulator type, wide enough that the sum of products never overflows."""
-    fan_in = int(np.prod(node.weight.shape[1:]))
+    fan_in = node.fan_in if isinstance(node, Conv2d) else node.weight.shape[1]
     width = in_fixed.width + node.weight_fixed.width + max(1, math.ceil(math.log2(fan_in))) + 1
     return FixedType(min(width, 48), acc_frac(node, in_fixed))
 

@@ -28,6 +28,7 @@ def _pad(x: np.ndarray, pads) -> np.ndarray:
 
 
 def _conv(x, w, b, node: ir.Conv2d):
+    w = ir.dilate(w, node.dilation)
     win = _windows(_pad(x, node.pads), node.kernel, node.stride)
     # Accumulate in int64 (exact) or float64; einsum on int64 stays exact.
     return np.einsum("nchwij,ocij->nohw", win, w, optimize=True) + b[None, :, None, None]

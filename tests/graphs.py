@@ -17,8 +17,15 @@ def single_node_graph(kind: str, in_shape, *, seed=0, bits=16, **opts) -> ir.Gra
     c = in_shape[0]
     if kind == "conv":
         o, k = opts.pop("outputs", 4), opts.pop("kernel", (3, 3))
-        node = ir.Conv2d("conv", ("x",), weight=rng.normal(0, 0.5, (o, c, *k)),
-                         bias=rng.normal(0, 0.5, o), **opts)
+        groups, table = opts.pop("groups", 1), opts.pop("table", None)
+        weight, conn = ir.ungroup(rng.normal(0, 0.5, (o, c // groups, *k)), groups)
+        if table is not None:   # Torch7-style connection table: [(input, output), ...]
+            conn = np.zeros((o, c), bool)
+            for i, j in table:
+                conn[j, i] = True
+            weight = rng.normal(0, 0.5, (o, c, *k)) * conn[:, :, None, None]
+        node = ir.Conv2d("conv", ("x",), weight=weight, bias=rng.normal(0, 0.5, o),
+                         connections=None if conn.all() else conn, **opts)
         nodes = [node]
     elif kind == "linear":
         o = opts.pop("outputs", 5)

@@ -20,13 +20,17 @@ def macs(node: ir.Node, graph: ir.Graph) -> int:
     if isinstance(node, ir.WEIGHTED):
         out = graph.shape(node.name)
         pixels = out[1] * out[2] if len(out) == 3 else 1
-        return int(pixels * node.weight.size)
+        return int(pixels * node.weight.shape[0] * fan_in(node))
     return 0
 
 
+def fan_in(node: ir.Node) -> int:
+    """Products summed per output value."""
+    return node.fan_in if isinstance(node, ir.Conv2d) else int(node.weight.shape[1])
+
+
 def lanes_used(node: ir.Node, lanes: int) -> int:
-    return max(1, min(lanes, int(np.prod(node.weight.shape[1:])))) \
-        if isinstance(node, ir.WEIGHTED) else 0
+    return max(1, min(lanes, fan_in(node))) if isinstance(node, ir.WEIGHTED) else 0
 
 
 def cycles(node: ir.Node, graph: ir.Graph, in_stream_shape, lanes: int) -> int:
@@ -41,7 +45,7 @@ def cycles(node: ir.Node, graph: ir.Graph, in_stream_shape, lanes: int) -> int:
     if isinstance(node, ir.WEIGHTED):
         out = graph.shape(node.name)
         windows = out[1] * out[2] if len(out) == 3 else 1
-        n = int(np.prod(node.weight.shape[1:]))
-        work = windows * node.weight.shape[0] * math.ceil(n / lanes_used(node, lanes))
+        work = windows * node.weight.shape[0] * math.ceil(fan_in(node) /
+                                                          lanes_used(node, lanes))
         return max(take, work)
     return take

@@ -1,8 +1,8 @@
 """Multiply-accumulate engine: windows in, one pixel of output channels out.
 
 For each window it computes, for every output channel o, ``bias[o] + sum(x * w[o])``
-over the window's n = kh*kw*C values, ``lanes`` products per cycle, so a window takes
-``outputs * ceil(n / lanes)`` cycles. Weights and biases live in ROMs (block RAM); the
+over the n window values output o is connected to, ``lanes`` products per cycle, so a
+window takes ``outputs * ceil(n / lanes)`` cycles. Weights and biases live in ROMs (block RAM); the
 products map onto DSP48E1 (registered inputs, registered product).
 """
 from __future__ import annotations
@@ -31,17 +31,31 @@ def _pack(values, bits: int) -> int:
 
 
 class MacEngine(wiring.Component):
-    """``weights`` (O, C, kh, kw) and ``bias`` (O,) as integers; ``acc`` is the accumulator
-    type (its frac is in_frac + weight_frac); ``out`` the output type."""
+    """``weights`` (O, C, kh, kw) over the window and ``bias`` (O,) as integers; ``taps``
+    (O, C, kh, kw) bool marks the products each output really sums (all of them for a
+    dense convolution; a subset for dilated, grouped, depthwise or connection-table ones,
+    whose other products are never computed). ``acc`` is the accumulator type (its frac
+    is in_frac + weight_frac); ``out`` the output type."""
 
     def __init__(self, channels: int, kernel, weights: np.ndarray, bias: np.ndarray, *,
-                 in_bits: int, weight_bits: int, acc: FixedType, out: FixedType, lanes: int):
+                 in_bits: int, weight_bits: int, acc: FixedType, out: FixedType, lanes: int,
+                 taps: np.ndarray | None = None):
         self.channels, self.kernel = channels, tuple(kernel)
-        self.weights, self.bias = np.asarray(weights, np.int64), np.asarray(bias, np.int64)
-        self.outputs = self.weights.shape[0]
-        self.n = channels * kernel[0] * kernel[1]
+        weights = np.asarray(weights, np.int64)
+        self.bias = np.asarray(bias, np.int64)
+        self.outputs = weights.shape[0]
+        taps = np.ones(weights.shape, bool) if taps is None else np.asarray(taps, bool)
+        # Window order is (i, j, c): flat index (i * kw + j) * C + c.
+        flat_taps = taps.transpose(0, 2, 3, 1).reshape(self.outputs, -1)
+        flat_w = weights.transpose(0, 2, 3, 1).reshape(self.outputs, -1)
+        self.taps = [np.flatnonzero(t) for t in flat_taps]   # window indices per output
+        self.tap_weights = [w[t] for w, t in zip(flat_w, self.taps)]
+        self.n = max(1, max(len(t) for t in self.taps))
         self.lanes = max(1, min(lanes, self.n))
         self.chunks = math.ceil(self.n / self.lanes)
+        # Dense: every output reads the same window values, so the operand select depends
+        # on the chunk alone; otherwise on (output, chunk).
+        self.shared_taps = all(np.array_equal(t, self.taps[0]) for t in self.taps)
         self.in_bits, self.weight_bits, self.acc, self.out = in_bits, weight_bits, acc, out
         super().__init__({
             "i": In(stream.Signature(window_layout(channels, in_bits, kernel))),
@@ -51,12 +65,16 @@ class MacEngine(wiring.Component):
     def cycles_per_window(self) -> int:
         return self.outputs * self.chunks
 
+    def _padded(self, rows, fill) -> np.ndarray:
+        """Per-output lists padded to whole chunks: (O * chunks, lanes)."""
+        width = self.chunks * self.lanes
+        out = np.full((self.outputs, width), fill, dtype=np.int64)
+        for o, r in enumerate(rows):
+            out[o, :len(r)] = r
+        return out.reshape(self.outputs * self.chunks, self.lanes)
+
     def _rom_words(self) -> list[int]:
-        # Window order is (i, j, c); pad each output's vector to whole chunks with zeros.
-        flat = self.weights.transpose(0, 2, 3, 1).reshape(self.outputs, -1)
-        flat = np.pad(flat, ((0, 0), (0, self.chunks * self.lanes - self.n)))
-        chunks = flat.reshape(self.outputs * self.chunks, self.lanes)
-        return [_pack(row, self.weight_bits) for row in chunks]
+        return [_pack(row, self.weight_bits) for row in self._padded(self.tap_weights, 0)]
 
     def elaborate(self, platform):
         m = Module()
@@ -75,8 +93,9 @@ class MacEngine(wiring.Component):
         last_chunk, last_out = ch == nch - 1, co == O - 1
         m.d.comb += self.i.ready.eq(ce & last_chunk & last_out)
 
-        flat = [self.i.payload[k // self.channels][k % self.channels] for k in range(self.n)]
-        flat += [0] * (nch * L - self.n)
+        window = [self.i.payload[k // self.channels][k % self.channels]
+                  for k in range(self.channels * self.kernel[0] * self.kernel[1])]
+        select = self._padded(self.taps, -1)   # -1: a padding lane, operand 0
         m.d.comb += [wrd.addr.eq(addr), wrd.en.eq(ce),
                      brd.addr.eq(co), brd.en.eq(ce)]
 
@@ -105,10 +124,11 @@ class MacEngine(wiring.Component):
                     m.d.sync += [ch.eq(0), co.eq(Mux(last_out, 0, co + 1))]
                 with m.Else():
                     m.d.sync += ch.eq(ch + 1)
-            with m.Switch(ch):
-                for c in range(nch):
-                    with m.Case(c):
-                        m.d.sync += [x1[l].eq(flat[c * L + l]) for l in range(L)]
+            with m.Switch(ch if self.shared_taps else addr):
+                for row in range(nch if self.shared_taps else O * nch):
+                    with m.Case(row):
+                        m.d.sync += [x1[l].eq(window[k] if k >= 0 else 0)
+                                     for l, k in enumerate(select[row])]
             m.d.sync += [v1.eq(self.i.valid), first1.eq(ch == 0), last1.eq(last_chunk),
                          co1.eq(co)]
             w1 = [wrd.data[l * wb:(l + 1) * wb].as_signed() for l in range(L)]

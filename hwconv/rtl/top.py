@@ -50,7 +50,8 @@ def build_unit(graph: ir.Graph, node: ir.Node, in_shape, lanes: int = DEFAULT_LA
                       acc=ir.acc_type(node, in_fixed), out=node.fixed, lanes=lanes)
         w, b = ir.weight_ints(node), ir.bias_ints(node, in_fixed)
         if isinstance(node, ir.Conv2d):
-            return Conv2dUnit(in_shape, w, b, stride=node.stride, pads=node.pads, **common)
+            return Conv2dUnit(in_shape, ir.dilate(w, node.dilation), b, stride=node.stride,
+                              pads=node.pads, taps=node.taps(), **common)
         return LinearUnit(in_shape, w, b, **common)
     raise node.error("has no RTL unit")
 

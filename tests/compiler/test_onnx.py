@@ -58,17 +58,26 @@ def test_unsupported_op_names_node_and_op():
     assert (e.node, e.op) == ("act7", "Softsign")
 
 
-def test_grouped_conv_names_attribute():
-    w = np.ones((2, 1, 3, 3))
+def test_group_that_does_not_divide_is_refused():
+    w = np.ones((3, 1, 3, 3))
     m = make_model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv3", group=2)],
                    {"w": w})
-    e = refused(m, r"^conv3 \(Conv\): group=2 is not supported")
+    e = refused(m, r"^conv3 \(Conv\): group=2 does not divide the 3 outputs and 2 inputs")
     assert e.attribute == "group"
 
 
-def test_dilation_and_stride_refused():
-    refused(conv_model(dilations=[2, 2]), r"conv1 \(Conv\): dilations=\(2, 2\) is not supported")
-    refused(conv_model(strides=[3, 3]), r"conv1 \(Conv\): strides=\(3, 3\) is not supported")
+@pytest.mark.parametrize("attrs,wshape", [
+    (dict(group=2), (4, 1, 3, 3)), (dict(group=2, pads=[1, 1, 1, 1]), (2, 1, 3, 3)),
+    (dict(dilations=[2, 2]), (3, 2, 3, 3)), (dict(dilations=[1, 2], strides=[2, 1]), (2, 2, 2, 2)),
+    (dict(strides=[3, 3], pads=[0, 0, 1, 1]), (2, 2, 3, 3))],
+    ids=["depthwise", "grouped_padded", "dilated", "dilated_strided", "stride3"])
+def test_conv_variants_match_onnxruntime(attrs, wshape):
+    rng = np.random.default_rng(7)
+    m = make_model([helper.make_node("Conv", ["x", "w", "b"], ["y"], name="conv", **attrs)],
+                   {"w": rng.normal(0, 1, wshape), "b": rng.normal(0, 1, wshape[0])})
+    g = load_onnx(m)
+    x = rng.normal(0, 1, (2, 2, 6, 6))
+    np.testing.assert_allclose(reference.run_float(g, x), ort_run(m, x), rtol=0, atol=1e-4)
 
 
 def test_pooling_options_not_supported_are_refused():

@@ -1,6 +1,6 @@
 """ONNX to a float hwconv Graph (opsets 7 to 21).
 
-Supported: Conv (stride 1 or 2, zero padding, bias), Relu, Abs, Tanh, Sigmoid, Shrink, Clip,
+Supported: Conv (any stride, zero padding, dilation, groups, bias), Relu, Abs, Tanh, Sigmoid, Shrink, Clip,
 MaxPool, AveragePool (padding counted), GlobalAveragePool, GlobalMaxPool, Flatten, Reshape to (N, -1), Gemm, MatMul followed by Add, and the
 no-ops Identity and Dropout.
 Anything else is refused with a CompileError naming the node, its op and the attribute.
@@ -119,6 +119,14 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
                           what)
         return consts[name].astype(np.float64)
 
+    def in_channels(name: str) -> int | None:
+        """Channels of a node's output, when it is a map (checked fully by the Graph)."""
+        try:
+            shape = ir.Graph(tuple(nodes))._shapes[name]
+        except CompileError:
+            return None
+        return shape[0] if len(shape) == 3 else None
+
     def source(n: _Node) -> str:
         name = n.proto.input[0]
         if name not in alias:
@@ -154,23 +162,27 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
                               "kernel_shape")
             b = const(n, 2, "bias") if len(n.proto.input) > 2 and n.proto.input[2] else \
                 np.zeros(w.shape[0])
-            n.only("group", (1,), 1, "grouped convolution comes later; use group=1")
-            n.only("dilations", ((1, 1),), (1, 1), "dilated convolution comes later")
+            groups = int(n.attr("group", 1))
+            if groups < 1 or w.shape[0] % groups or \
+                    (in_channels(src) is not None and in_channels(src) != w.shape[1] * groups):
+                raise n.error(f"group={groups} does not divide the {w.shape[0]} outputs and "
+                              f"{in_channels(src)} inputs", "group")
+            dilations = tuple(n.attr("dilations", (1, 1)))
             auto_pad = n.only("auto_pad", ("NOTSET", "VALID"), "NOTSET",
                               "give explicit pads instead")
             pads = n.attr("pads", (0, 0, 0, 0)) if auto_pad == "NOTSET" else (0, 0, 0, 0)
             if len(pads) != 4 or min(pads) < 0:
                 raise n.error(f"pads={pads} is not supported; give 4 non-negative pads", "pads")
             strides = n.attr("strides", (1, 1))
-            if any(s not in (1, 2) for s in strides):
-                raise n.error(f"strides={strides} is not supported; use 1 or 2", "strides")
             ks = n.attr("kernel_shape", w.shape[2:])
             if tuple(ks) != tuple(w.shape[2:]):
                 raise n.error(f"kernel_shape={ks} does not match the weight {w.shape}",
                               "kernel_shape")
+            w, conn = ir.ungroup(w, groups)
             # ONNX pads are (top, left, bottom, right) for 2-D: x1_begin, x2_begin, x1_end, x2_end.
             add(ir.Conv2d(n.name, (src,), weight=w, bias=b, stride=tuple(strides),
-                          pads=tuple(pads)), n.proto.output)
+                          pads=tuple(pads), dilation=dilations,
+                          connections=None if groups == 1 else conn), n.proto.output)
         elif n.op in ("MaxPool", "AveragePool"):
             if len(n.proto.output) > 1 and n.proto.output[1]:
                 raise n.error("the Indices output is not supported", "Indices")
