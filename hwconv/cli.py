@@ -1,4 +1,4 @@
-"""The ``hwconv`` command: compile, reference, sim, demo.
+"""The ``hwconv`` command: compile, reference, sim, build, demo.
 
 Errors a user can fix are printed as one line (``hwconv: error: ...``) with exit status 2;
 a simulation that differs from the reference exits with status 1.
@@ -138,6 +138,16 @@ def cmd_sim(args) -> int:
     return status
 
 
+def cmd_build(args) -> int:
+    from .build import build_board
+    frames = _load_frames(args.input) if args.input else None
+    result = build_board(args.design, args.board, args.output, frames=frames,
+                         core_mhz=args.clock_mhz, repeats=args.repeats,
+                         log=lambda message: print(message, file=sys.stderr))
+    print(result.summary())
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
     return run_demo(args.output, frames=args.frames, synth=not args.no_synth)
@@ -179,6 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
                    default="none", help="flow-control pattern at the design's ports")
     s.add_argument("--vcd", help="write a waveform to this file")
     s.set_defaults(func=cmd_sim)
+
+    b = sub.add_parser("build", help="write a bitstream-ready ISE build plan for a board")
+    b.add_argument("design", help="a design folder written by `hwconv compile`")
+    b.add_argument("--board", required=True, help="the board (ml605)")
+    b.add_argument("-o", "--output", required=True, help="build folder to write")
+    b.add_argument("--input", help=".npy float frames; the first is the on-board test frame "
+                   "(default: a fixed pseudo-random frame)")
+    b.add_argument("--clock-mhz", type=float, default=200.0,
+                   help="core clock made by the MMCM (default 200)")
+    b.add_argument("--repeats", type=int, default=4,
+                   help="frames streamed back to back per self-test run (default 4)")
+    b.set_defaults(func=cmd_build)
 
     d = sub.add_parser("demo", help="compile, simulate and synthesize the bundled LeNet")
     d.add_argument("-o", "--output", default="demo-out", help="design folder (default demo-out)")

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
+from amaranth import ClockSignal, Const, Elaboratable, Instance, Module, Signal
 from amaranth.lib.cdc import ResetSynchronizer
 
 from ..errors import HwconvError
 
-__all__ = ["MMCMConfig", "mmcm_config", "Virtex6Clocking"]
+__all__ = ["ClockingError", "MMCMConfig", "mmcm_config", "Virtex6Clocking"]
 
 # Virtex-6 -1 speed grade MMCM limits (DS152): input divider D 1..80, feedback multiplier M
 # 5..64, phase-detector 10..450 MHz, VCO 600..1200 MHz, output dividers 1..128.
@@ -79,8 +79,9 @@ def mmcm_config(in_hz: float, out_hz: list[float]) -> MMCMConfig:
 class Virtex6Clocking(Elaboratable):
     """MMCM_BASE from ``clk_in`` to one clock domain per entry of ``domains`` (name -> Hz).
 
-    ``reset_in`` (active high, asynchronous, e.g. the CPU reset button) resets the MMCM and
-    so every domain. ``locked`` is the MMCM's LOCKED output (asynchronous to every domain).
+    The domains themselves are defined by the caller (the board top) with ``ClockDomain(name)``;
+    this drives their clocks and resets. ``reset_in`` (active high, asynchronous, e.g. the CPU
+    reset button) resets the MMCM and so every domain. ``locked`` is the MMCM's LOCKED output (asynchronous to every domain).
     """
 
     def __init__(self, clk_in, reset_in, *, in_hz: float, domains: dict[str, float]):
@@ -119,7 +120,6 @@ class Virtex6Clocking(Elaboratable):
         m.submodules.mmcm = Instance("MMCM_BASE", **params)
 
         for name, out in zip(self.domains, outs):
-            m.domains[name] = ClockDomain(name)
             m.submodules[f"bufg_{name}"] = Instance("BUFG", i_I=out, o_O=ClockSignal(name))
             m.submodules[f"rst_{name}"] = ResetSynchronizer(~self.locked, domain=name)
         return m
