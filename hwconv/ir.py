@@ -20,7 +20,7 @@ from .fixed import FixedType, quantize
 
 __all__ = ["Node", "Input", "Conv2d", "Elementwise", "ReLU", "Threshold", "HardTanh", "Abs",
            "Shrink", "Tanh", "Sigmoid", "Pool2d", "MaxPool2d", "AvgPool2d", "GlobalPool",
-           "Flatten", "Linear", "Output", "Graph", "NODE_KINDS"]
+           "Flatten", "Linear", "Add", "Output", "Graph", "NODE_KINDS"]
 
 Shape = tuple[int, ...]
 
@@ -34,6 +34,7 @@ class Node:
     fixed: FixedType | None = None
 
     op: ClassVar[str] = "Node"
+    arity: ClassVar[int] = 1   # how many inputs the kind takes
 
     def out_shape(self, in_shapes: list[Shape]) -> Shape:
         raise NotImplementedError
@@ -57,6 +58,7 @@ def _map(node: Node, shape: Shape) -> tuple[int, int, int]:
 class Input(Node):
     shape: Shape = ()
     op: ClassVar[str] = "Input"
+    arity: ClassVar[int] = 0
 
     def out_shape(self, in_shapes):
         return tuple(self.shape)
@@ -303,6 +305,20 @@ class Linear(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class Add(Node):
+    """The element-wise sum of two tensors of the same shape (residual connections)."""
+
+    op: ClassVar[str] = "Add"
+    arity: ClassVar[int] = 2
+
+    def out_shape(self, in_shapes):
+        if in_shapes[0] != in_shapes[1]:
+            raise self.error(f"adds tensors of shapes {in_shapes[0]} and {in_shapes[1]}; "
+                             f"broadcasting is not supported", "B")
+        return in_shapes[0]
+
+
+@dataclass(frozen=True, eq=False)
 class Output(Node):
     op: ClassVar[str] = "Output"
 
@@ -312,7 +328,7 @@ class Output(Node):
 
 NODE_KINDS: dict[str, type[Node]] = {
     k.__name__: k for k in (Input, Conv2d, ReLU, Threshold, HardTanh, Abs, Shrink, Tanh,
-                            Sigmoid, MaxPool2d, AvgPool2d, GlobalPool, Flatten, Linear,
+                            Sigmoid, MaxPool2d, AvgPool2d, GlobalPool, Flatten, Linear, Add,
                             Output)}
 
 WEIGHTED = (Conv2d, Linear)
@@ -430,7 +446,11 @@ class Graph:
         return Graph(tuple(replace(n, **changes) if n.name == name else n for n in self.nodes))
 
     def in_fixed(self, node: Node) -> FixedType:
+        """The type of the node's (first) input."""
         return self[node.inputs[0]].fixed
+
+    def consumers(self, name: str) -> list[Node]:
+        return [n for n in self.nodes if name in n.inputs]
 
     def verify(self) -> "Graph":
         """Check the invariants every pass must keep; returns self so passes can chain."""
@@ -438,9 +458,9 @@ class Graph:
         if kinds.count(Input) != 1 or kinds.count(Output) != 1:
             raise CompileError("a graph needs exactly one Input and one Output node")
         for node in self.nodes:
-            if len(node.inputs) != (0 if isinstance(node, Input) else 1):
+            if len(node.inputs) != node.arity:
                 raise node.error(f"has {len(node.inputs)} inputs; this kind takes "
-                                 f"{0 if isinstance(node, Input) else 1}")
+                                 f"{node.arity}")
             for name, arr in node.params().items():
                 if not np.all(np.isfinite(arr)):
                     raise node.error("holds NaN or infinite values", name)

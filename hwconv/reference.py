@@ -120,21 +120,37 @@ REFERENCE = {
 }
 
 
-def _eval(node: ir.Node, x: np.ndarray, graph: ir.Graph, exact: bool) -> np.ndarray:
+def _add(node: ir.Add, xs, in_fixed, graph):
+    """Both inputs aligned to the finer of their scales (exact), summed, requantized."""
+    if in_fixed is None:
+        return xs[0] + xs[1]
+    fracs = [graph[i].fixed.frac for i in node.inputs]
+    top = max(fracs)
+    total = sum(x << (top - f) for x, f in zip(xs, fracs))
+    return requantize(total, top, node.fixed)
+
+
+# Kinds with several inputs: f(node, inputs, in_fixed or None, graph).
+REFERENCE_MULTI = {ir.Add: _add}
+
+
+def _eval(node: ir.Node, xs: list[np.ndarray], graph: ir.Graph, exact: bool) -> np.ndarray:
+    in_fixed = (node.fixed if isinstance(node, ir.Input) else graph.in_fixed(node)) \
+        if exact else None
+    if type(node) in REFERENCE_MULTI:
+        return REFERENCE_MULTI[type(node)](node, xs, in_fixed, graph)
     fn = REFERENCE.get(type(node))
     if fn is None:
         raise node.error("has no reference implementation")
-    in_fixed = (node.fixed if isinstance(node, ir.Input) else graph.in_fixed(node)) \
-        if exact else None
-    return fn(node, x, in_fixed)
+    return fn(node, xs[0], in_fixed)
 
 
 def run_all(graph: ir.Graph, x: np.ndarray, exact: bool = True) -> dict[str, np.ndarray]:
     """Every node's output (integers if exact, else floats) for a batch of frames."""
     values: dict[str, np.ndarray] = {}
     for node in graph.nodes:
-        inp = x if isinstance(node, ir.Input) else values[node.inputs[0]]
-        values[node.name] = _eval(node, inp, graph, exact)
+        inputs = [x] if isinstance(node, ir.Input) else [values[i] for i in node.inputs]
+        values[node.name] = _eval(node, inputs, graph, exact)
     return values
 
 

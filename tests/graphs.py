@@ -41,6 +41,21 @@ def single_node_graph(kind: str, in_shape, *, seed=0, bits=16, **opts) -> ir.Gra
         nodes = [ir.GlobalPool("pool", ("x",), **opts)]
     elif kind in ELEMENTWISE:
         nodes = [ELEMENTWISE[kind]("act", ("x",), **opts)]
+    elif kind == "residual":
+        # x -> conv -> relu (-> conv) ; add(x, that): the skip branch must buffer rows.
+        def conv(name, src, k, pad):
+            return ir.Conv2d(name, (src,), weight=rng.normal(0, 0.3, (c, c, k, k)),
+                             bias=rng.normal(0, 0.3, c), pads=(pad,) * 4)
+        depth = opts.pop("depth", 1)
+        nodes = [conv("c1", "x", 3, 1), ir.ReLU("r1", ("c1",))]
+        if depth > 1:
+            nodes.append(conv("c2", "r1", 5, 2))
+        nodes.append(ir.Add("sum", ("x", nodes[-1].name)))
+    elif kind == "double":
+        nodes = [ir.Add("sum", ("x", "x"))]
+    elif kind == "two_branches":
+        nodes = [ir.MaxPool2d("p", ("x",), kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1)),
+                 ir.Tanh("t", ("x",)), ir.Add("sum", ("t", "p"))]
     else:
         raise ValueError(kind)
     g = ir.Graph((ir.Input("x", shape=tuple(in_shape)), *nodes,

@@ -1,6 +1,8 @@
 """DataflowTop: one streaming unit per graph node, joined by FIFOs."""
 from __future__ import annotations
 
+import math
+
 from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
@@ -10,6 +12,8 @@ from .. import ir
 from .act import ElementwiseUnit, TableUnit, elementwise_function
 from .conv import Conv2dUnit
 from .linear import LinearUnit
+from .fork import Broadcast
+from .join import AddUnit
 from .pool import GlobalPoolUnit, Pool2dUnit
 from .stream import pixel_signature
 
@@ -36,6 +40,8 @@ def build_unit(graph: ir.Graph, node: ir.Node, in_shape, lanes: int = DEFAULT_LA
     if isinstance(node, (ir.Input, ir.Output, ir.Flatten)):
         return None
     in_fixed = graph.in_fixed(node)
+    if isinstance(node, ir.Add):
+        return AddUnit(in_shape[0], in_fixed, graph[node.inputs[1]].fixed, node.fixed)
     if isinstance(node, ir.TABLED):
         return TableUnit(in_shape[0], ir.table(node, in_fixed))
     if isinstance(node, ir.Elementwise):
@@ -56,10 +62,57 @@ def build_unit(graph: ir.Graph, node: ir.Node, in_shape, lanes: int = DEFAULT_LA
     raise node.error("has no RTL unit")
 
 
+def held_beats(node: ir.Node, in_shape) -> int:
+    """Input beats a node's unit can take in before it must give one out: what a parallel
+    branch has to buffer while this one fills up."""
+    if in_shape is None or isinstance(node, (ir.Flatten, ir.Output)):
+        return 0
+    _, h, w = in_shape
+    if isinstance(node, (ir.Linear, ir.GlobalPool)):
+        return h * w + 4
+    if hasattr(node, "kernel"):
+        kh, kw = node.kernel
+        t, l, b, r = getattr(node, "pads", (0, 0, 0, 0))
+        return (w + l + r) * (kh - 1) + kw + 6
+    return 3
+
+
+def branch_fifo_depths(graph: ir.Graph, shapes, fifo_depth: int) -> dict[tuple[str, int], int]:
+    """Depth of the FIFO in front of each input of a join (Add), so that the faster branch
+    can hold everything the slower one takes in before it answers: no deadlock.
+
+    Fill is tracked as a fraction of a frame from the graph's input, so branches through
+    maps of different sizes compare; the difference, in the join's beats, plus a margin."""
+    fill: dict[str, float] = {}
+    depths = {}
+    for node in graph.nodes:
+        if not node.inputs:
+            fill[node.name] = 0.0
+            continue
+        in_shape = shapes[node.inputs[0]]
+        beats = in_shape[1] * in_shape[2]
+        fill[node.name] = max(fill[i] for i in node.inputs) + \
+            (held_beats(node, in_shape) + fifo_depth) / beats
+        if len(node.inputs) > 1:
+            slowest = max(fill[i] for i in node.inputs)
+            for k, i in enumerate(node.inputs):
+                need = math.ceil((slowest - fill[i]) * beats) + 8
+                depths[(node.name, k)] = max(fifo_depth, 1 << (need - 1).bit_length())
+    return depths
+
+
+def _safe(name: str) -> str:
+    return name.strip("/").replace("/", "_").replace(".", "_") or "node"
+
+
 class DataflowTop(wiring.Component):
     """The whole network: input pixel stream in, output stream out, bit-exact with
     ``hwconv.reference.run``. ``lanes`` maps node names to multiplier lanes (or is one
-    number for all)."""
+    number for all).
+
+    Every unit input has a FIFO in front of it; a stream read by several nodes goes
+    through a Broadcast, and the FIFOs in front of a join are deep enough for the other
+    branch's fill (``branch_fifo_depths``)."""
 
     def __init__(self, graph: ir.Graph, lanes: dict[str, int] | int = DEFAULT_LANES,
                  fifo_depth: int = 4):
@@ -74,22 +127,47 @@ class DataflowTop(wiring.Component):
                               n_lanes)
             if unit is not None:
                 self.units[node.name] = unit
+        self.fifo_depths = branch_fifo_depths(graph, self.shapes, fifo_depth)
         i_shape, o_shape = self.shapes[graph.input.name], self.shapes[graph.output.name]
         super().__init__({"i": In(pixel_signature(i_shape[0], graph.input.fixed.width)),
                           "o": Out(pixel_signature(o_shape[0], graph.output.fixed.width))})
 
     def elaborate(self, platform):
         m = Module()
-        upstream = wiring.flipped(self.i)
-        for name, unit in self.units.items():
-            safe = name.strip("/").replace("/", "_").replace(".", "_") or "unit"
-            m.submodules[f"u_{safe}"] = unit
-            fifo = SyncFIFOBuffered(width=len(unit.i.payload.as_value()), depth=self.fifo_depth)
-            m.submodules[f"fifo_{safe}"] = fifo
-            m.d.comb += [fifo.w_data.eq(upstream.payload), fifo.w_en.eq(upstream.valid),
-                         upstream.ready.eq(fifo.w_rdy),
-                         unit.i.payload.eq(fifo.r_data), unit.i.valid.eq(fifo.r_rdy),
-                         fifo.r_en.eq(unit.i.ready)]
-            upstream = unit.o
-        wiring.connect(m, upstream, wiring.flipped(self.o))
+        graph = self.graph
+        # Producer-side streams waiting for their consumers, per node name.
+        ready: dict[str, list] = {}
+
+        def publish(name, stream_):
+            readers = sum(n.inputs.count(name) for n in graph.nodes)
+            if readers <= 1:
+                ready[name] = [stream_]
+                return
+            m.submodules[f"bcast_{_safe(name)}"] = fork = Broadcast(
+                stream_.payload.shape(), readers)
+            wiring.connect(m, stream_, fork.i)
+            ready[name] = list(fork.o)
+
+        for node in graph.nodes:
+            if isinstance(node, ir.Input):
+                publish(node.name, wiring.flipped(self.i))
+            elif isinstance(node, ir.Output):
+                wiring.connect(m, ready[node.inputs[0]].pop(0), wiring.flipped(self.o))
+            elif node.name not in self.units:      # a change of view only (Flatten)
+                publish(node.name, ready[node.inputs[0]].pop(0))
+            else:
+                unit = self.units[node.name]
+                m.submodules[f"u_{_safe(node.name)}"] = unit
+                ports = getattr(unit, "input_names", ("i",))
+                for k, (src, port) in enumerate(zip(node.inputs, ports)):
+                    dst = getattr(unit, port)
+                    depth = self.fifo_depths.get((node.name, k), self.fifo_depth)
+                    fifo = SyncFIFOBuffered(width=len(dst.payload.as_value()), depth=depth)
+                    m.submodules[f"fifo_{_safe(node.name)}_{k}"] = fifo
+                    upstream = ready[src].pop(0)
+                    m.d.comb += [fifo.w_data.eq(upstream.payload), fifo.w_en.eq(upstream.valid),
+                                 upstream.ready.eq(fifo.w_rdy),
+                                 dst.payload.eq(fifo.r_data), dst.valid.eq(fifo.r_rdy),
+                                 fifo.r_en.eq(dst.ready)]
+                publish(node.name, unit.o)
         return m

@@ -169,3 +169,15 @@ def test_elementwise_ops_match_onnxruntime(op, attrs, opset):
     g = load_onnx(m)
     x = np.random.default_rng(5).normal(0, 2, (3, 2, 6, 6))
     np.testing.assert_allclose(reference.run_float(g, x), ort_run(m, x), rtol=0, atol=1e-5)
+
+
+def test_residual_add_matches_onnxruntime():
+    rng = np.random.default_rng(8)
+    m = make_model([helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", pads=[1] * 4),
+                    helper.make_node("Relu", ["c"], ["r"], name="relu"),
+                    helper.make_node("Add", ["x", "r"], ["y"], name="residual")],
+                   {"w": rng.normal(0, 1, (2, 2, 3, 3)), "b": rng.normal(0, 1, 2)})
+    g = load_onnx(m)
+    assert type(g["residual"]).__name__ == "Add" and g["residual"].inputs == ("x", "relu")
+    x = rng.normal(0, 1, (2, 2, 6, 6))
+    np.testing.assert_allclose(reference.run_float(g, x), ort_run(m, x), rtol=0, atol=1e-4)

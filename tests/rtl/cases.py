@@ -32,6 +32,10 @@ UNIT_CASES = [
     ("conv_table", "conv", (3, 6, 6), dict(kernel=(3, 3), outputs=4,
                                            table=[(0, 0), (1, 0), (1, 1), (2, 2), (0, 3),
                                                   (2, 3)]), 4),
+    ("residual", "residual", (2, 5, 6), {}, 6),
+    ("residual_deep", "residual", (2, 7, 9), dict(depth=2), 9),
+    ("add_self", "double", (3, 4, 4), {}, 1),
+    ("two_branches", "two_branches", (2, 5, 5), {}, 1),
     ("linear_map", "linear", (3, 2, 2), dict(outputs=5), 4),
     ("linear_vec", "linear", (7, 1, 1), dict(outputs=3), 7),
 ]

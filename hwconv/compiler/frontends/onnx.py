@@ -244,8 +244,11 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
                 i += 1
             add(ir.Linear(n.name, (src,), weight=w, bias=b), outputs)
         elif n.op == "Add":
-            raise n.error("element-wise Add of two tensors is not supported yet; only "
-                          "MatMul followed by Add of a constant bias is")
+            a, b = n.proto.input[:2]
+            if a not in alias or b not in alias:
+                raise n.error("Add of a constant is only supported as the bias after a MatMul;"
+                              " fold it into the preceding layer", "B")
+            add(ir.Add(n.name, (alias[a], alias[b])), n.proto.output)
         else:
             raise n.error(f"op {n.op} is not supported; supported ops: "
                           f"{', '.join(SUPPORTED_OPS)}")

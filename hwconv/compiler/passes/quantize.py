@@ -1,6 +1,6 @@
 """Choose every tensor's fixed-point format from calibration frames.
 
-Each requantizing node (Input, Conv2d, Linear) gets ``bits`` bits with as many fractional
+Each requantizing node (Input, Conv2d, Linear, Add) gets ``bits`` bits with as many fractional
 bits as fit the largest magnitude seen on the calibration frames (so no calibration value
 saturates); weights get the same rule from their own largest magnitude. Table functions
 (Tanh, Sigmoid) output ``bits`` bits with ``bits - 1`` fractional. Nodes that do not
@@ -45,7 +45,7 @@ def quantize_graph(graph: ir.Graph, calibration: np.ndarray, bits: int = 16) -> 
     nodes = []
     for node in graph.nodes:
         changes = {}
-        if isinstance(node, (ir.Input, *ir.WEIGHTED)):
+        if isinstance(node, (ir.Input, ir.Add, *ir.WEIGHTED)):
             changes["fixed"] = FixedType(bits, frac_for(float(np.abs(values[node.name]).max()), bits))
         elif isinstance(node, ir.TABLED):
             # Outputs within [-1, 1]: every bit but the sign is fractional.
