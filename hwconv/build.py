@@ -47,13 +47,16 @@ class BuildResult:
     info: dict = field(default_factory=dict)
 
     def summary(self) -> str:
-        return (f"wrote the ISE build plan for {self.board} ({self.part}) to {self.folder}: "
+        text = (f"wrote the ISE build plan for {self.board} ({self.part}) to {self.folder}: "
                 f"{', '.join(self.files)}\n"
                 f"  core clock {self.core_mhz:g} MHz from the MMCM (VCO "
                 f"{self.mmcm['vco_mhz']:g} MHz); self-test: {self.frame_source}, "
                 f"{self.repeats} frames per run, {self.out_beats} output "
                 f"beat{'s' if self.out_beats != 1 else ''} per frame\n"
                 f"  next: run `sh build_top.sh` in {self.folder} with ISE 14.7 (see README.md)")
+        if "synthesis" in self.info:
+            text += "\n" + _fit_text(self.info["synthesis"]["fit"], "  ")
+        return text
 
 
 def load_design_folder(folder):
@@ -74,13 +77,46 @@ def _tops():
     return {"ml605": (ML605SelfTestTop, LEDS, BUTTONS)}
 
 
+def fit_table(res, capacity: dict) -> list[tuple[str, int, int]]:
+    """(resource, used, available) rows of a Yosys `Resources` against a part."""
+    ios = sum(n for cell, n in res.cells.items()
+              if cell.startswith(("IBUF", "OBUF", "IOBUF")))
+    return [("LUT", res.lut, capacity["lut"]), ("FF", res.ff, capacity["ff"]),
+            ("DSP48E1", res.dsp48e1, capacity["dsp48e1"]),
+            ("RAMB18E1 + 2 x RAMB36E1", res.ramb18 + 2 * res.ramb36,
+             capacity["ramb18_equivalent"]),
+            ("I/O buffers", ios, capacity["user_io"])]
+
+
+def _synthesize_top(verilog: str, capacity: dict, log) -> tuple[dict, list, str]:
+    """Yosys synth_xilinx -family xc6v of the whole board top; the rows that overflow the part
+    make a BuildError. Returns the resources, the fit table and the Yosys log."""
+    import tempfile
+
+    from .synth import synthesize
+    if log:
+        log("hwconv: synthesizing the whole board top with Yosys (synth_xilinx -family xc6v)...")
+    with tempfile.TemporaryDirectory(prefix="hwconv-build-") as tmp:
+        res = synthesize(verilog, NAME, pathlib.Path(tmp))
+        yosys_log = (pathlib.Path(tmp) / "yosys.log").read_text(errors="replace")
+    table = fit_table(res, capacity)
+    over = [f"{name} {used:,} of {avail:,}" for name, used, avail in table if used > avail]
+    if over:
+        raise BuildError(f"the board top does not fit the part: {'; '.join(over)} (Yosys "
+                         f"synth_xilinx -family xc6v); lower --lanes when compiling")
+    return res.as_dict(), table, yosys_log
+
+
 def build_board(design, board: str, output, *, frames=None, core_mhz: float = 200.0,
-                repeats: int = 4, timeout: int = 1 << 24, log=None) -> BuildResult:
+                repeats: int = 4, timeout: int = 1 << 24, synth: bool = False,
+                log=None) -> BuildResult:
     """Write the ISE build plan of ``design`` (a Design or a design folder) on ``board``.
 
     ``frames``: float frames (N, C, H, W) or (C, H, W); the first is the self-test frame.
     Without them a fixed pseudo-random frame spanning the input range is used. Nothing is
-    written unless the whole plan was generated. ``log(message)`` hears about slow steps.
+    written unless the whole plan was generated. ``synth``: also synthesize the whole board
+    top with Yosys (xc6v) and refuse it if it does not fit the part; the resources go into
+    build.json and the README. ``log(message)`` hears about slow steps.
     """
     from . import reference
     from .boards.ml605_top import ETH_HZ
@@ -130,16 +166,34 @@ def build_board(design, board: str, output, *, frames=None, core_mhz: float = 20
                          "timeout_cycles": timeout, "in_beats": len(in_beats),
                          "out_beats": len(out_beats), "vectors": "selftest.npz"}}
 
+    if synth:
+        resources, table, yosys_log = _synthesize_top(plan.files[f"{NAME}.v"],
+                                                      platform.part_resources, log)
+        info["synthesis"] = {"tool": "yosys synth_xilinx -family xc6v -flatten",
+                             "resources": resources,
+                             "fit": [{"resource": n, "used": u, "available": a}
+                                     for n, u, a in table]}
+
     out.mkdir(parents=True, exist_ok=True)
     plan.extract(out)
+    if synth:
+        (out / "yosys.log").write_text(yosys_log)
     with open(out / "selftest.npz", "wb") as f:
         np.savez(f, input_int=x_int, expected_output_int=expected)
     (out / "build.json").write_text(json.dumps(info, indent=1) + "\n")
     (out / "README.md").write_text(_readme(info, leds, buttons, sorted(plan.files)))
-    files = sorted([*plan.files, "build.json", "selftest.npz", "README.md"])
+    files = sorted([*plan.files, "build.json", "selftest.npz", "README.md",
+                    *(["yosys.log"] if synth else [])])
     return BuildResult(folder=out, board=board, part=platform.part, files=files,
                        core_mhz=core_mhz, mmcm=mmcm, frame_source=source,
                        out_beats=len(out_beats), repeats=repeats, info=info)
+
+
+def _fit_text(fit: list[dict], indent: str = "") -> str:
+    rows = [f"{indent}whole board top, Yosys synth_xilinx -family xc6v:"]
+    rows += [f"{indent}  {r['resource']:<26} {r['used']:>9,} of {r['available']:>9,} "
+             f"({100 * r['used'] / r['available']:.1f}%)" for r in fit]
+    return "\n".join(rows)
 
 
 def _readme(info: dict, leds, buttons, plan_files: list[str]) -> str:
@@ -149,6 +203,21 @@ def _readme(info: dict, leds, buttons, plan_files: list[str]) -> str:
     st = info["selftest"]
     led_rows = "\n".join(f"| {name} | {meaning} |" for name, meaning in leds)
     button_rows = "\n".join(f"| {name} | {meaning} |" for name, meaning in buttons)
+    synthesis = ""
+    if "synthesis" in info:
+        rows = "\n".join(f"| {r['resource']} | {r['used']:,} | {r['available']:,} | "
+                         f"{100 * r['used'] / r['available']:.1f}% |"
+                         for r in info["synthesis"]["fit"])
+        synthesis = f"""
+## Resources (Yosys, not ISE)
+
+`hwconv build --synth` synthesized the whole board top with Yosys
+(`synth_xilinx -family xc6v -flatten`; log in yosys.log). ISE's own figures will differ.
+
+| resource | used | available | |
+|---|---|---|---|
+{rows}
+"""
     return f"""# ISE build plan: hwconv design on the {info['board'].upper()} ({info['part']})
 
 Written by `hwconv build`. Everything ISE 14.7 needs is here; running it is the only step
@@ -217,4 +286,4 @@ the bit-exact reference held in a second ROM (selftest.npz holds both, as intege
 A time-out is declared after {st['timeout_cycles']:,} core cycles without an output beat.
 The Ethernet PHY is held in reset for {info['phy_reset_ms']:.0f} ms, then left idle (nothing is transmitted;
 the link LEDs of the RJ45 come on when a cable is plugged in). The USB-UART is idle.
-"""
+{synthesis}"""

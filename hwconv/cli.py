@@ -142,7 +142,7 @@ def cmd_build(args) -> int:
     from .build import build_board
     frames = _load_frames(args.input) if args.input else None
     result = build_board(args.design, args.board, args.output, frames=frames,
-                         core_mhz=args.clock_mhz, repeats=args.repeats,
+                         core_mhz=args.clock_mhz, repeats=args.repeats, synth=args.synth,
                          log=lambda message: print(message, file=sys.stderr))
     print(result.summary())
     return 0
@@ -200,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="core clock made by the MMCM (default 200)")
     b.add_argument("--repeats", type=int, default=4,
                    help="frames streamed back to back per self-test run (default 4)")
+    b.add_argument("--synth", action="store_true",
+                   help="also synthesize the whole board top with Yosys and check it fits")
     b.set_defaults(func=cmd_build)
 
     d = sub.add_parser("demo", help="compile, simulate and synthesize the bundled LeNet")

@@ -30,7 +30,7 @@ from amaranth.build import Attrs, Clock, DiffPairs, Pins, PinsN, Resource, Subsi
 from amaranth.vendor import XilinxPlatform
 
 __all__ = ["ML605Platform", "SYSCLK", "CPU_RESET", "GPIO_LEDS", "DIRECTION_LEDS",
-           "DIRECTION_BUTTONS", "DIP_SWITCHES", "UART", "PHY_GMII"]
+           "DIRECTION_BUTTONS", "DIP_SWITCHES", "UART", "PHY_GMII", "PART_RESOURCES"]
 
 # -- pin tables: (amaranth name, FPGA pin, UG534 schematic net / part) -------------------------
 
@@ -101,6 +101,10 @@ PHY_ACTIVE_LOW = ("int", "rst")
 PHY_FAST_SLEW = ("gtx_clk", "txd", "tx_en", "tx_er")
 PHY_CLOCKS_HZ = {"rx_clk": 125e6}   # GMII receive clock; tx_clk only runs in 10/100 mode
 
+# What the XC6VLX240T-FF1156 holds (DS150), for fit checks against Yosys' counts.
+PART_RESOURCES = {"lut": 150_720, "ff": 301_440, "dsp48e1": 768, "ramb18_equivalent": 832,
+                  "user_io": 600}
+
 LVCMOS25 = Attrs(IOSTANDARD="LVCMOS25")
 LVCMOS15 = Attrs(IOSTANDARD="LVCMOS15")
 LED_ATTRS = Attrs(IOSTANDARD="LVCMOS25", SLEW="QUIETIO", DRIVE="2")   # as in [VE]
@@ -151,6 +155,7 @@ class ML605Platform(XilinxPlatform):
     default_rst = "cpu_reset"
     resources = _resources()
     connectors = []
+    part_resources = PART_RESOURCES
 
     def __init__(self, *, toolchain: str = "ISE"):
         super().__init__(toolchain=toolchain)

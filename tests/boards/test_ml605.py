@@ -320,3 +320,17 @@ def test_selftest_times_out_on_a_silent_network():
 
     leds, = run_panel(panel, script)
     assert (leds >> FAIL) & 1 and (leds >> TIMEOUT) & 1 and not (leds >> PASS) & 1
+
+
+def test_synth_checks_the_whole_board_top_fits(tmp_path):
+    """Yosys synth_xilinx -family xc6v of the whole board top (MMCM, I/O, self-test, network)."""
+    graph = single_node_graph("relu", (2, 3, 3))
+    result = build_board(Design(graph, 4), "ml605", tmp_path / "b", synth=True)
+    fit = {row["resource"]: row for row in result.info["synthesis"]["fit"]}
+    cells = result.info["synthesis"]["resources"]["cells"]
+    assert cells["MMCM_BASE"] == 1 and cells["IBUFDS"] == 1 and cells["ODDR"] == 1
+    assert cells["BUFG"] == 3                                   # core, 125 MHz, GMII RX
+    assert fit["I/O buffers"]["used"] == 62 - 2 + 1             # the LVDS pair is one IBUFDS
+    assert all(row["used"] <= row["available"] for row in fit.values())
+    assert (tmp_path / "b" / "yosys.log").is_file()
+    assert "## Resources (Yosys, not ISE)" in (tmp_path / "b" / "README.md").read_text()
