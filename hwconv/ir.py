@@ -19,7 +19,8 @@ from .errors import CompileError
 from .fixed import FixedType, quantize
 
 __all__ = ["Node", "Input", "Conv2d", "Elementwise", "ReLU", "Threshold", "HardTanh", "Abs",
-           "Shrink", "Tanh", "Sigmoid", "Pool2d", "MaxPool2d", "AvgPool2d", "GlobalPool",
+           "Shrink", "Tanh", "Sigmoid", "Square", "Sqrt", "Pool2d", "MaxPool2d", "AvgPool2d",
+           "SumPool2d", "LpPool2d", "GlobalPool",
            "Flatten", "Linear", "Add", "Output", "Graph", "NODE_KINDS"]
 
 Shape = tuple[int, ...]
@@ -205,6 +206,29 @@ class Shrink(Elementwise):
 
 
 @dataclass(frozen=True, eq=False)
+class Square(Elementwise):
+    """x * x, exact: twice the bits and fractional bits."""
+
+    op: ClassVar[str] = "Square"
+
+    def exact_type(self, t: FixedType) -> FixedType:
+        return FixedType(min(48, 2 * t.width), 2 * t.frac)
+
+
+@dataclass(frozen=True, eq=False)
+class Sqrt(Elementwise):
+    """gain * sqrt(max(x, 0)) through a normalized interpolated table (tables.SqrtTable)."""
+
+    gain: float = 1.0
+    op: ClassVar[str] = "Sqrt"
+
+    def out_shape(self, in_shapes):
+        if not 0 < self.gain <= 1:
+            raise self.error(f"gain {self.gain} must be in (0, 1]", "gain")
+        return in_shapes[0]
+
+
+@dataclass(frozen=True, eq=False)
 class Tanh(Elementwise):
     """Through a generated table with linear interpolation (hwconv.tables)."""
 
@@ -255,6 +279,34 @@ class AvgPool2d(Pool2d):
     @property
     def count(self) -> int:
         return self.kernel[0] * self.kernel[1]
+
+
+@dataclass(frozen=True, eq=False)
+class SumPool2d(Pool2d):
+    """The exact sum of each window (zero padding), in a type wide enough for it."""
+
+    op: ClassVar[str] = "SumPool"
+
+    def exact_type(self, t: FixedType) -> FixedType:
+        n = self.kernel[0] * self.kernel[1]
+        return FixedType(min(48, t.width + max(0, math.ceil(math.log2(n)))), t.frac)
+
+
+@dataclass(frozen=True, eq=False)
+class LpPool2d(Pool2d):
+    """(mean or sum of x**p over each window) ** (1/p), p = 2 for now.
+
+    ``mean``: Torch7 SpatialLPPooling divides by the window size; ONNX LpPool sums.
+    Lowered before quantization into Square -> SumPool2d -> Sqrt (passes/lower.py)."""
+
+    p: int = 2
+    mean: bool = False
+    op: ClassVar[str] = "LpPool"
+
+    def out_shape(self, in_shapes):
+        if self.p != 2:
+            raise self.error(f"p={self.p} is not supported yet; use p=2 (L2 pooling)", "p")
+        return super().out_shape(in_shapes)
 
 
 @dataclass(frozen=True, eq=False)
@@ -328,11 +380,15 @@ class Output(Node):
 
 NODE_KINDS: dict[str, type[Node]] = {
     k.__name__: k for k in (Input, Conv2d, ReLU, Threshold, HardTanh, Abs, Shrink, Tanh,
-                            Sigmoid, MaxPool2d, AvgPool2d, GlobalPool, Flatten, Linear, Add,
-                            Output)}
+                            Sigmoid, Square, Sqrt, MaxPool2d, AvgPool2d, SumPool2d, LpPool2d,
+                            GlobalPool, Flatten, Linear, Add, Output)}
 
 WEIGHTED = (Conv2d, Linear)
 TABLED = (Tanh, Sigmoid)
+# Kinds whose output type follows exactly from the input's (``exact_type``).
+EXACT = (Square, SumPool2d)
+# Kinds whose output type is chosen from calibration ranges.
+CALIBRATED = (Input, Conv2d, Linear, Add, Sqrt)
 # Kinds whose output type is their input's: they never requantize.
 SAME_TYPE = (ReLU, Threshold, HardTanh, Abs, Shrink, MaxPool2d, AvgPool2d, GlobalPool, Flatten,
              Output)
@@ -352,6 +408,11 @@ def table(node: Node, in_fixed: FixedType):
     """The interpolation table of a Tanh or Sigmoid node, generated from its types."""
     from .tables import make_table
     return make_table(node.function, in_fixed, node.fixed)
+
+
+def sqrt_table(node: Node, in_fixed: FixedType):
+    from .tables import SqrtTable
+    return SqrtTable(in_fixed.frac, node.fixed, node.gain)
 
 
 def threshold_codes(node, in_fixed: FixedType) -> dict[str, int]:
@@ -475,6 +536,9 @@ class Graph:
             for node in self.nodes:
                 if isinstance(node, WEIGHTED) and node.weight_fixed is None:
                     raise node.error("quantized graph but the weights have no type", "weight")
+                if isinstance(node, EXACT) and node.fixed != node.exact_type(self.in_fixed(node)):
+                    raise node.error(f"output type {node.fixed} is not the exact "
+                                     f"{node.exact_type(self.in_fixed(node))}")
                 if isinstance(node, SAME_TYPE) and \
                         node.fixed != self.in_fixed(node):
                     raise node.error(f"output type {node.fixed} differs from its input's "

@@ -100,6 +100,26 @@ def _tabled(node, x, in_fixed):
     return ir.table(node, in_fixed).lookup(x)
 
 
+def _sumpool(node: ir.SumPool2d, x, in_fixed):
+    return _windows(_pad(x, node.pads), node.kernel, node.stride).sum(axis=(4, 5))
+
+
+def _lppool(node: ir.LpPool2d, x, in_fixed):
+    if in_fixed is not None:
+        raise node.error("is lowered before quantization; run passes.lower first")
+    s = _windows(_pad(x, node.pads), node.kernel, node.stride)
+    p = (np.abs(s) ** node.p).sum(axis=(4, 5))
+    if node.mean:
+        p = p / (node.kernel[0] * node.kernel[1])
+    return p ** (1.0 / node.p)
+
+
+def _sqrt(node: ir.Sqrt, x, in_fixed):
+    if in_fixed is None:
+        return node.gain * np.sqrt(np.maximum(x, 0))
+    return ir.sqrt_table(node, in_fixed).lookup(x)
+
+
 # Each kind's reference: f(node, x, in_fixed) with in_fixed None for float execution.
 REFERENCE = {
     ir.Input: lambda node, x, t: x,
@@ -113,6 +133,10 @@ REFERENCE = {
     ir.Sigmoid: _tabled,
     ir.MaxPool2d: _maxpool,
     ir.AvgPool2d: _avgpool,
+    ir.SumPool2d: _sumpool,
+    ir.LpPool2d: _lppool,
+    ir.Square: lambda node, x, t: x * x,
+    ir.Sqrt: _sqrt,
     ir.GlobalPool: _globalpool,
     ir.Flatten: lambda node, x, t: x.reshape(x.shape[0], -1),
     ir.Conv2d: _weighted,

@@ -22,7 +22,7 @@ import numpy as np
 
 from .fixed import FixedType, quantize, saturate, shift_round
 
-__all__ = ["Table", "make_table", "FUNCTIONS", "MAX_SEGMENTS"]
+__all__ = ["Table", "make_table", "FUNCTIONS", "MAX_SEGMENTS", "SqrtTable", "bit_length"]
 
 MAX_SEGMENTS = 1024   # base and slope of one lane fit one RAMB36E1 (1024 x 36)
 
@@ -36,6 +36,8 @@ def _sigmoid(x):
 FUNCTIONS = {
     "tanh": (np.tanh, (-8.0, 8.0), (-1.0, 1.0)),
     "sigmoid": (_sigmoid, (-16.0, 16.0), (0.0, 1.0)),
+    # Of a normalized mantissa (SqrtTable): smooth on its domain, so few segments do.
+    "sqrt_mantissa": (np.sqrt, (0.25, 1.0), (0.5, 1.0)),
 }
 
 
@@ -86,3 +88,68 @@ def make_table(function: str, in_fixed: FixedType, out_fixed: FixedType,
     values = quantize(f(points), out_fixed)
     return Table(function, in_fixed, out_fixed, lo, hi, shift,
                  base=values[:-1].copy(), slope=np.diff(values))
+
+
+def bit_length(v: np.ndarray) -> np.ndarray:
+    """Bits needed by each non-negative integer (0 for 0), exactly, for int64 arrays."""
+    v = np.asarray(v, dtype=np.int64)
+    return np.searchsorted(1 << np.arange(63, dtype=np.int64), v, side="right")
+
+
+@dataclass(frozen=True, eq=False)
+class SqrtTable:
+    """``gain * sqrt(v / 2**in_frac)`` of non-negative codes v, into ``out_fixed``.
+
+    v is normalized to a mantissa m in [1/4, 1) with an even exponent (v = m * 4**k up to
+    the truncation of bits below the mantissa's ``MANTISSA`` fractional bits), m's square
+    root comes from an interpolated table with ``out.width + 2`` fractional bits, times
+    the gain constant ``G`` (``GAIN_BITS`` fractional bits), shifted by k and rounded half
+    up once. v = 0 gives 0. The RTL (rtl/sqrt.py) follows the same steps.
+    """
+
+    in_frac: int
+    out_fixed: FixedType
+    gain: float = 1.0
+
+    MANTISSA = 20
+    GAIN_BITS = 17
+
+    @property
+    def pre_shift(self) -> int:
+        """1 when in_frac is odd: v is doubled first so the exponent halves exactly."""
+        return self.in_frac & 1
+
+    @property
+    def table(self) -> Table:
+        q = self.out_fixed.width + 2
+        return make_table("sqrt_mantissa", FixedType(self.MANTISSA + 2, self.MANTISSA),
+                          FixedType(q + 2, q))
+
+    @property
+    def gain_code(self) -> int:
+        if not 0 < self.gain <= 1:
+            raise ValueError(f"sqrt gain must be in (0, 1], not {self.gain!r}")
+        return int(quantize(self.gain, FixedType(self.GAIN_BITS + 2, self.GAIN_BITS)))
+
+    @property
+    def shift_base(self) -> int:
+        """The final right shift is shift_base - k."""
+        q = self.out_fixed.width + 2
+        return q + self.GAIN_BITS - self.out_fixed.frac
+
+    def lookup(self, v) -> np.ndarray:
+        v = np.maximum(np.asarray(v, dtype=np.int64), 0) << self.pre_shift
+        frac = self.in_frac + self.pre_shift
+        n = bit_length(v)
+        e = n + (n & 1)
+        p = self.MANTISSA
+        mant = np.where(e <= p, v << np.clip(p - e, 0, 62), v >> np.clip(e - p, 0, 62))
+        mant = np.maximum(mant, 1 << (p - 2))         # v = 0: any in-range mantissa
+        prod = self.table.lookup(mant) * self.gain_code
+        k = (e - frac) // 2
+        sh = self.shift_base - k
+        rsh = np.clip(sh, 1, 62)                      # as the hardware: at most 62
+        right = (prod + (np.int64(1) << (rsh - 1))) >> rsh
+        left = np.clip(prod, 0, 1 << 40) << np.clip(-sh, 0, 20)
+        y = np.where(sh > 0, right, np.where(sh < -20, 1 << 62, left))
+        return np.where(v == 0, 0, saturate(y, self.out_fixed))

@@ -37,6 +37,13 @@ def single_node_graph(kind: str, in_shape, *, seed=0, bits=16, **opts) -> ir.Gra
         nodes = [ir.MaxPool2d("pool", ("x",), **opts)]
     elif kind == "avgpool":
         nodes = [ir.AvgPool2d("pool", ("x",), **opts)]
+    elif kind == "lppool":
+        from hwconv.compiler.passes.lower import lower
+        g = ir.Graph((ir.Input("x", shape=tuple(in_shape)), ir.LpPool2d("pool", ("x",), **opts),
+                      ir.Output("y", ("pool",))))
+        return quantize_graph(lower(g), rng.normal(0, 1, (8, *in_shape)), bits=bits)
+    elif kind == "sqrt":
+        nodes = [ir.Square("sq", ("x",)), ir.Sqrt("root", ("sq",), **opts)]
     elif kind == "globalpool":
         nodes = [ir.GlobalPool("pool", ("x",), **opts)]
     elif kind in ELEMENTWISE:

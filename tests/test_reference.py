@@ -33,3 +33,18 @@ def test_comparisons_are_exact_and_constants_within_half_lsb(kind, opts):
     err = np.abs(dequantize(reference.run(g, x), t) - exact) / t.lsb
     # Abs of the most negative code saturates by one LSB; the rest is constant rounding.
     assert err.max() <= (1.0 if kind == "abs" else 0.5)
+
+
+@pytest.mark.parametrize("mean", [False, True])
+def test_lowered_l2_pooling_is_the_same_function(mean):
+    from hwconv import ir
+    from hwconv.compiler.passes.lower import lower
+    g = ir.Graph((ir.Input("x", shape=(2, 6, 6)),
+                  ir.LpPool2d("pool", ("x",), kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1),
+                              mean=mean), ir.Output("y", ("pool",))))
+    x = np.random.default_rng(0).normal(0, 1, (3, 2, 6, 6))
+    lowered = lower(g)
+    assert [type(n).__name__ for n in lowered.nodes] == ["Input", "Square", "SumPool2d", "Sqrt",
+                                                         "Output"]
+    np.testing.assert_allclose(reference.run_float(lowered, x), reference.run_float(g, x),
+                               rtol=1e-12, atol=0)

@@ -39,12 +39,12 @@ def elementwise_function(node: ir.Node, t: FixedType):
 
 
 class ElementwiseUnit(RegisteredMap):
-    """``fn`` applied to every lane, one registered stage; the type is unchanged."""
+    """``fn`` applied to every lane, one registered stage (``out_width`` bits out, the
+    input's by default)."""
 
-    def __init__(self, lanes: int, bits: int, fn):
-        layout = pixel_layout(lanes, bits)
-        super().__init__(layout, layout, lambda m, x, y: [
-            y[k].eq(fn(x[k])) for k in range(lanes)])
+    def __init__(self, lanes: int, bits: int, fn, out_width: int | None = None):
+        super().__init__(pixel_layout(lanes, bits), pixel_layout(lanes, out_width or bits),
+                         lambda m, x, y: [y[k].eq(fn(x[k])) for k in range(lanes)])
 
 
 class ReLUUnit(ElementwiseUnit):
@@ -59,12 +59,22 @@ class TableUnit(wiring.Component):
     into segment and remainder, read base and slope from block RAM, interpolate.
 
     Two stages (table read, then interpolation) advance together and freeze while the
-    output waits, like the MAC engine."""
+    output waits, like the MAC engine. Subclasses change what goes into the table
+    (``front``) and what is done with its value (``back``)."""
 
-    def __init__(self, lanes: int, table: Table):
+    def __init__(self, lanes: int, table: Table, in_width: int | None = None,
+                 out: FixedType | None = None):
         self.lanes, self.table = lanes, table
-        super().__init__({"i": In(pixel_signature(lanes, table.in_fixed.width)),
-                          "o": Out(pixel_signature(lanes, table.out_fixed.width))})
+        self.out = out or table.out_fixed
+        super().__init__({"i": In(pixel_signature(lanes, in_width or table.in_fixed.width)),
+                          "o": Out(pixel_signature(lanes, self.out.width))})
+
+    def front(self, m, x, lane):
+        """(the table's input code, {name: value} to carry to the second stage)."""
+        return x, {}
+
+    def back(self, y, carried):
+        return requantize_hdl(y, self.table.out_fixed.frac, self.table.out_fixed)
 
     def elaborate(self, platform):
         m = Module()
@@ -80,20 +90,24 @@ class TableUnit(wiring.Component):
             m.d.sync += [v1.eq(self.i.valid), self.o.valid.eq(v1)]
         for lane in range(n):
             port = rom.read_port()
-            x = self.i.payload[lane]
+            x, carry = self.front(m, self.i.payload[lane], lane)
             d = Signal(range(t.hi - t.lo + 1), name=f"d{lane}")
             m.d.comb += d.eq(Mux(x < t.lo, 0, Mux(x > t.hi, t.hi - t.lo, x - t.lo)))
-            r1 = Signal(max(1, t.shift), name=f"r1_{lane}")
             m.d.comb += [port.addr.eq(d >> t.shift), port.en.eq(ce)]
+            carried = {}
+            for name, value in carry.items():
+                carried[name] = Signal.like(value, name=f"{name}{lane}")
+                with m.If(ce):
+                    m.d.sync += carried[name].eq(value)
             base = port.data[:wb].as_signed()
             slope = port.data[wb:].as_signed()
             if t.shift:
+                r1 = Signal(t.shift, name=f"r1_{lane}")
                 with m.If(ce):
                     m.d.sync += r1.eq(d[:t.shift])
                 y = base + ((slope * r1 + (1 << (t.shift - 1))) >> t.shift)
             else:
                 y = base
             with m.If(ce):
-                m.d.sync += self.o.payload[lane].eq(requantize_hdl(y, t.out_fixed.frac,
-                                                                   t.out_fixed))
+                m.d.sync += self.o.payload[lane].eq(self.back(y, carried))
         return m

@@ -30,18 +30,22 @@ def mean_hdl(total, count: int, t: FixedType):
 
 
 class Pool2dUnit(wiring.Component):
-    """MaxPool2d or AvgPool2d: (C, H, W) in, (C, Ho, Wo) out."""
+    """MaxPool2d, AvgPool2d or SumPool2d: (C, H, W) in, (C, Ho, Wo) out; ``out`` is the
+    output type (the input's, but for SumPool2d's wider one)."""
 
-    def __init__(self, node: ir.Pool2d, in_shape, t: FixedType):
-        self.node, self.in_shape, self.t = node, tuple(in_shape), t
+    def __init__(self, node: ir.Pool2d, in_shape, t: FixedType, out: FixedType | None = None):
+        self.node, self.in_shape, self.t, self.out = node, tuple(in_shape), t, out or t
         c = in_shape[0]
         super().__init__({"i": In(pixel_signature(c, t.width)),
-                          "o": Out(pixel_signature(c, t.width))})
+                          "o": Out(pixel_signature(c, self.out.width))})
 
     def _reduce(self, values):
         if isinstance(self.node, ir.MaxPool2d):
             return max_tree(values)
-        return mean_hdl(sum(values[1:], values[0]), self.node.count, self.t)
+        total = sum(values[1:], values[0])
+        if isinstance(self.node, ir.SumPool2d):
+            return total
+        return mean_hdl(total, self.node.count, self.t)
 
     def elaborate(self, platform):
         m = Module()
@@ -52,7 +56,7 @@ class Pool2dUnit(wiring.Component):
         n = node.kernel[0] * node.kernel[1]
         m.submodules.window = window = WindowGenerator(*padded, node.kernel, node.stride, bits)
         m.submodules.reduce = reduce = RegisteredMap(
-            window_layout(c, bits, node.kernel), pixel_layout(c, bits),
+            window_layout(c, bits, node.kernel), pixel_layout(c, self.out.width),
             lambda m, x, y: [y[ch].eq(self._reduce([x[k][ch] for k in range(n)]))
                              for ch in range(c)])
         if any(node.pads):

@@ -15,6 +15,7 @@ from .linear import LinearUnit
 from .fork import Broadcast
 from .join import AddUnit
 from .pool import GlobalPoolUnit, Pool2dUnit
+from .sqrt import SqrtUnit
 from .stream import pixel_signature
 
 __all__ = ["DataflowTop", "stream_shapes", "build_unit", "DEFAULT_LANES"]
@@ -42,13 +43,18 @@ def build_unit(graph: ir.Graph, node: ir.Node, in_shape, lanes: int = DEFAULT_LA
     in_fixed = graph.in_fixed(node)
     if isinstance(node, ir.Add):
         return AddUnit(in_shape[0], in_fixed, graph[node.inputs[1]].fixed, node.fixed)
+    if isinstance(node, ir.Square):
+        return ElementwiseUnit(in_shape[0], in_fixed.width, lambda x: x * x,
+                               out_width=node.fixed.width)
+    if isinstance(node, ir.Sqrt):
+        return SqrtUnit(in_shape[0], in_fixed.width, ir.sqrt_table(node, in_fixed))
     if isinstance(node, ir.TABLED):
         return TableUnit(in_shape[0], ir.table(node, in_fixed))
     if isinstance(node, ir.Elementwise):
         return ElementwiseUnit(in_shape[0], in_fixed.width,
                                elementwise_function(node, in_fixed))
     if isinstance(node, ir.Pool2d):
-        return Pool2dUnit(node, in_shape, in_fixed)
+        return Pool2dUnit(node, in_shape, in_fixed, node.fixed)
     if isinstance(node, ir.GlobalPool):
         return GlobalPoolUnit(node, in_shape, in_fixed)
     if isinstance(node, ir.WEIGHTED):

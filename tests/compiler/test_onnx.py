@@ -97,6 +97,8 @@ def test_pooling_options_not_supported_are_refused():
     ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 0])),
     ("AveragePool", dict(kernel_shape=[2, 2], strides=[2, 2])),
     ("AveragePool", dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1], count_include_pad=1)),
+    ("LpPool", dict(kernel_shape=[2, 2], strides=[2, 2], p=2)),
+    ("LpPool", dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1])),
     ("GlobalAveragePool", {}), ("GlobalMaxPool", {})])
 def test_pooling_matches_onnxruntime(op, attrs):
     m = make_model([helper.make_node(op, ["x"], ["y"], name="pool", **attrs)], {},

@@ -1,9 +1,10 @@
 """Choose every tensor's fixed-point format from calibration frames.
 
-Each requantizing node (Input, Conv2d, Linear, Add) gets ``bits`` bits with as many fractional
+Each calibrated node (ir.CALIBRATED: Input, Conv2d, Linear, Add, Sqrt) gets ``bits`` bits with as many fractional
 bits as fit the largest magnitude seen on the calibration frames (so no calibration value
 saturates); weights get the same rule from their own largest magnitude. Table functions
-(Tanh, Sigmoid) output ``bits`` bits with ``bits - 1`` fractional. Nodes that do not
+(Tanh, Sigmoid) output ``bits`` bits with ``bits - 1`` fractional; exact kinds (Square,
+SumPool2d) the type that holds every result. Nodes that do not
 requantize (ir.SAME_TYPE: ReLU, MaxPool2d, ...) keep their input's type.
 """
 from __future__ import annotations
@@ -45,8 +46,10 @@ def quantize_graph(graph: ir.Graph, calibration: np.ndarray, bits: int = 16) -> 
     nodes = []
     for node in graph.nodes:
         changes = {}
-        if isinstance(node, (ir.Input, ir.Add, *ir.WEIGHTED)):
+        if isinstance(node, ir.CALIBRATED):
             changes["fixed"] = FixedType(bits, frac_for(float(np.abs(values[node.name]).max()), bits))
+        elif isinstance(node, ir.EXACT):
+            changes["fixed"] = node.exact_type(fixed[node.inputs[0]])
         elif isinstance(node, ir.TABLED):
             # Outputs within [-1, 1]: every bit but the sign is fractional.
             changes["fixed"] = FixedType(bits, bits - 1)
