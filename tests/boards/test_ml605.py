@@ -3,14 +3,13 @@
 The expected pins are copied here, independently of hwconv/boards/ml605.py, from the public
 ML605 constraint files named beside each table; the plan's UCF must match them exactly.
 """
-import pathlib
 import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from amaranth import Module, Signal
+from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
@@ -225,7 +224,7 @@ def test_cli_build(tmp_path, graph):
         p = subprocess.run([*cmd, *args, "-o", tmp_path / "c"], capture_output=True, text=True,
                            timeout=600)
         assert p.returncode == 2 and "Traceback" not in p.stderr
-        assert p.stderr.strip().splitlines()[-1].startswith(f"hwconv: error: ")
+        assert p.stderr.strip().splitlines()[-1].startswith("hwconv: error: ")
         assert message in p.stderr
     assert not (tmp_path / "c").exists()
 
