@@ -19,7 +19,7 @@ from .errors import CompileError
 from .fixed import FixedType, quantize
 
 __all__ = ["Node", "Input", "Conv2d", "Elementwise", "ReLU", "Threshold", "HardTanh", "Abs",
-           "Shrink", "Tanh", "Sigmoid", "Square", "Sqrt", "Pool2d", "MaxPool2d", "AvgPool2d",
+           "Shrink", "Tanh", "Sigmoid", "Square", "Sqrt", "Reciprocal", "Pool2d", "MaxPool2d", "AvgPool2d",
            "SumPool2d", "LpPool2d", "GlobalPool",
            "Flatten", "Linear", "Add", "Output", "Graph", "NODE_KINDS"]
 
@@ -217,15 +217,25 @@ class Square(Elementwise):
 
 @dataclass(frozen=True, eq=False)
 class Sqrt(Elementwise):
-    """gain * sqrt(max(x, 0)) through a normalized interpolated table (tables.SqrtTable)."""
+    """gain * sqrt(max(x, 0)) through a normalized interpolated table
+    (tables.NormalizedTable)."""
 
     gain: float = 1.0
     op: ClassVar[str] = "Sqrt"
+    function: ClassVar[str] = "sqrt"
 
     def out_shape(self, in_shapes):
         if not 0 < self.gain <= 1:
             raise self.error(f"gain {self.gain} must be in (0, 1]", "gain")
         return in_shapes[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Reciprocal(Sqrt):
+    """gain / max(x, 0) (saturating where x <= 0), like Sqrt through a normalized table."""
+
+    op: ClassVar[str] = "Reciprocal"
+    function: ClassVar[str] = "reciprocal"
 
 
 @dataclass(frozen=True, eq=False)
@@ -380,7 +390,7 @@ class Output(Node):
 
 NODE_KINDS: dict[str, type[Node]] = {
     k.__name__: k for k in (Input, Conv2d, ReLU, Threshold, HardTanh, Abs, Shrink, Tanh,
-                            Sigmoid, Square, Sqrt, MaxPool2d, AvgPool2d, SumPool2d, LpPool2d,
+                            Sigmoid, Square, Sqrt, Reciprocal, MaxPool2d, AvgPool2d, SumPool2d, LpPool2d,
                             GlobalPool, Flatten, Linear, Add, Output)}
 
 WEIGHTED = (Conv2d, Linear)
@@ -410,9 +420,10 @@ def table(node: Node, in_fixed: FixedType):
     return make_table(node.function, in_fixed, node.fixed)
 
 
-def sqrt_table(node: Node, in_fixed: FixedType):
-    from .tables import SqrtTable
-    return SqrtTable(in_fixed.frac, node.fixed, node.gain)
+def normalized_table(node: Node, in_fixed: FixedType):
+    """The table of a Sqrt or Reciprocal node, generated from its types and gain."""
+    from .tables import NormalizedTable
+    return NormalizedTable(node.function, in_fixed.frac, node.fixed, node.gain)
 
 
 def threshold_codes(node, in_fixed: FixedType) -> dict[str, int]:

@@ -114,10 +114,15 @@ def _lppool(node: ir.LpPool2d, x, in_fixed):
     return p ** (1.0 / node.p)
 
 
-def _sqrt(node: ir.Sqrt, x, in_fixed):
-    if in_fixed is None:
-        return node.gain * np.sqrt(np.maximum(x, 0))
-    return ir.sqrt_table(node, in_fixed).lookup(x)
+def _normalized(node: ir.Sqrt, x, in_fixed):
+    """Sqrt and Reciprocal (the float reciprocal of x <= 0 is +inf, as the saturation)."""
+    if in_fixed is not None:
+        return ir.normalized_table(node, in_fixed).lookup(x)
+    x = np.maximum(x, 0)
+    if node.function == "sqrt":
+        return node.gain * np.sqrt(x)
+    with np.errstate(divide="ignore"):
+        return node.gain / x
 
 
 # Each kind's reference: f(node, x, in_fixed) with in_fixed None for float execution.
@@ -136,7 +141,8 @@ REFERENCE = {
     ir.SumPool2d: _sumpool,
     ir.LpPool2d: _lppool,
     ir.Square: lambda node, x, t: x * x,
-    ir.Sqrt: _sqrt,
+    ir.Sqrt: _normalized,
+    ir.Reciprocal: _normalized,
     ir.GlobalPool: _globalpool,
     ir.Flatten: lambda node, x, t: x.reshape(x.shape[0], -1),
     ir.Conv2d: _weighted,

@@ -22,7 +22,7 @@ import numpy as np
 
 from .fixed import FixedType, quantize, saturate, shift_round
 
-__all__ = ["Table", "make_table", "FUNCTIONS", "MAX_SEGMENTS", "SqrtTable", "bit_length"]
+__all__ = ["Table", "make_table", "FUNCTIONS", "MAX_SEGMENTS", "NormalizedTable", "bit_length"]
 
 MAX_SEGMENTS = 1024   # base and slope of one lane fit one RAMB36E1 (1024 x 36)
 
@@ -36,8 +36,9 @@ def _sigmoid(x):
 FUNCTIONS = {
     "tanh": (np.tanh, (-8.0, 8.0), (-1.0, 1.0)),
     "sigmoid": (_sigmoid, (-16.0, 16.0), (0.0, 1.0)),
-    # Of a normalized mantissa (SqrtTable): smooth on its domain, so few segments do.
+    # Of a normalized mantissa (NormalizedTable): smooth on its domain, so few segments do.
     "sqrt_mantissa": (np.sqrt, (0.25, 1.0), (0.5, 1.0)),
+    "reciprocal_mantissa": (lambda m: 1.0 / m, (0.5, 1.0), (1.0, 2.0)),
 }
 
 
@@ -97,16 +98,20 @@ def bit_length(v: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class SqrtTable:
-    """``gain * sqrt(v / 2**in_frac)`` of non-negative codes v, into ``out_fixed``.
+class NormalizedTable:
+    """``gain * f(v / 2**in_frac)`` of non-negative codes v into ``out_fixed``, for
+    f = sqrt or reciprocal: functions of a wide dynamic range, through a mantissa table.
 
-    v is normalized to a mantissa m in [1/4, 1) with an even exponent (v = m * 4**k up to
-    the truncation of bits below the mantissa's ``MANTISSA`` fractional bits), m's square
-    root comes from an interpolated table with ``out.width + 2`` fractional bits, times
-    the gain constant ``G`` (``GAIN_BITS`` fractional bits), shifted by k and rounded half
-    up once. v = 0 gives 0. The RTL (rtl/sqrt.py) follows the same steps.
+    v is normalized to a mantissa m (bits below its ``MANTISSA`` fractional bits
+    truncated) and an exponent: m in [1/4, 1) with an even exponent for sqrt, m in
+    [1/2, 1) for the reciprocal. f(m) comes from an interpolated table with
+    ``out.width + 2`` fractional bits, is multiplied by the gain (``GAIN_BITS``
+    fractional bits), shifted by the exponent's share k and rounded half up once, then
+    saturated. sqrt(0) = 0; 1/0 saturates. The RTL (rtl/normalized.py) takes the same
+    steps.
     """
 
+    function: str
     in_frac: int
     out_fixed: FixedType
     gain: float = 1.0
@@ -114,21 +119,31 @@ class SqrtTable:
     MANTISSA = 20
     GAIN_BITS = 17
 
+    def __post_init__(self):
+        if self.function not in ("sqrt", "reciprocal"):
+            raise ValueError(f"normalized function must be sqrt or reciprocal, "
+                             f"not {self.function!r}")
+
     @property
     def pre_shift(self) -> int:
-        """1 when in_frac is odd: v is doubled first so the exponent halves exactly."""
-        return self.in_frac & 1
+        """sqrt of an odd in_frac: v is doubled first so the exponent halves exactly."""
+        return self.in_frac & 1 if self.function == "sqrt" else 0
+
+    @property
+    def mantissa_low(self) -> int:
+        """Bits of the smallest mantissa below 2**MANTISSA: 2 for [1/4, 1), 1 for [1/2, 1)."""
+        return 2 if self.function == "sqrt" else 1
 
     @property
     def table(self) -> Table:
         q = self.out_fixed.width + 2
-        return make_table("sqrt_mantissa", FixedType(self.MANTISSA + 2, self.MANTISSA),
-                          FixedType(q + 2, q))
+        return make_table(f"{self.function}_mantissa",
+                          FixedType(self.MANTISSA + 2, self.MANTISSA), FixedType(q + 3, q))
 
     @property
     def gain_code(self) -> int:
         if not 0 < self.gain <= 1:
-            raise ValueError(f"sqrt gain must be in (0, 1], not {self.gain!r}")
+            raise ValueError(f"gain must be in (0, 1], not {self.gain!r}")
         return int(quantize(self.gain, FixedType(self.GAIN_BITS + 2, self.GAIN_BITS)))
 
     @property
@@ -137,19 +152,24 @@ class SqrtTable:
         q = self.out_fixed.width + 2
         return q + self.GAIN_BITS - self.out_fixed.frac
 
+    def exponent_share(self, e, frac):
+        """k: sqrt(m 2**e / 2**frac) = sqrt(m) 2**k; 1 / (m 2**e / 2**frac) = (1/m) 2**k."""
+        return (e - frac) // 2 if self.function == "sqrt" else frac - e
+
     def lookup(self, v) -> np.ndarray:
         v = np.maximum(np.asarray(v, dtype=np.int64), 0) << self.pre_shift
         frac = self.in_frac + self.pre_shift
         n = bit_length(v)
-        e = n + (n & 1)
+        e = n + (n & 1) if self.function == "sqrt" else n
         p = self.MANTISSA
         mant = np.where(e <= p, v << np.clip(p - e, 0, 62), v >> np.clip(e - p, 0, 62))
-        mant = np.maximum(mant, 1 << (p - 2))         # v = 0: any in-range mantissa
+        mant = np.maximum(mant, 1 << (p - self.mantissa_low))   # v = 0: any valid mantissa
         prod = self.table.lookup(mant) * self.gain_code
-        k = (e - frac) // 2
-        sh = self.shift_base - k
+        sh = self.shift_base - self.exponent_share(e, frac)
         rsh = np.clip(sh, 1, 62)                      # as the hardware: at most 62
         right = (prod + (np.int64(1) << (rsh - 1))) >> rsh
         left = np.clip(prod, 0, 1 << 40) << np.clip(-sh, 0, 20)
-        y = np.where(sh > 0, right, np.where(sh < -20, 1 << 62, left))
-        return np.where(v == 0, 0, saturate(y, self.out_fixed))
+        y = saturate(np.where(sh > 0, right, np.where(sh < -20, 1 << 62, left)),
+                     self.out_fixed)
+        at_zero = 0 if self.function == "sqrt" else self.out_fixed.max_int
+        return np.where(v == 0, at_zero, y)

@@ -44,6 +44,8 @@ def single_node_graph(kind: str, in_shape, *, seed=0, bits=16, **opts) -> ir.Gra
         return quantize_graph(lower(g), rng.normal(0, 1, (8, *in_shape)), bits=bits)
     elif kind == "sqrt":
         nodes = [ir.Square("sq", ("x",)), ir.Sqrt("root", ("sq",), **opts)]
+    elif kind == "reciprocal":
+        nodes = [ir.Abs("abs", ("x",)), ir.Reciprocal("inv", ("abs",), **opts)]
     elif kind == "globalpool":
         nodes = [ir.GlobalPool("pool", ("x",), **opts)]
     elif kind in ELEMENTWISE:

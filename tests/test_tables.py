@@ -36,11 +36,26 @@ def test_table_is_monotonic_like_its_function():
 @pytest.mark.parametrize("in_frac", [0, 7, 16, 26, 31])
 @pytest.mark.parametrize("gain", [1.0, 0.5, 1 / 3 ** 0.5, 0.25])
 def test_sqrt_within_one_lsb(in_frac, gain):
-    from hwconv.tables import SqrtTable
+    from hwconv.tables import NormalizedTable
     out = FixedType(16, 10)
     rng = np.random.default_rng(in_frac)
     v = np.unique(np.concatenate([np.arange(0, 4096), rng.integers(0, 2 ** 44, 50_000),
                                   1 << np.arange(45), (1 << np.arange(1, 45)) - 1]))
     exact = np.minimum(gain * np.sqrt(v / 2.0 ** in_frac) * 2 ** out.frac, out.max_int)
-    err = np.abs(SqrtTable(in_frac, out, gain).lookup(v) - exact)
+    err = np.abs(NormalizedTable("sqrt", in_frac, out, gain).lookup(v) - exact)
     assert err.max() <= 0.85   # docs/numerics.md: worst seen 0.82 LSB
+
+
+@pytest.mark.parametrize("in_frac", [0, 7, 16, 26])
+@pytest.mark.parametrize("gain", [1.0, 0.5, 1 / 3 ** 0.5])
+def test_reciprocal_within_one_lsb(in_frac, gain):
+    from hwconv.tables import NormalizedTable
+    out = FixedType(16, 10)
+    rng = np.random.default_rng(in_frac)
+    v = np.unique(np.concatenate([np.arange(1, 4096), rng.integers(1, 2 ** 44, 50_000),
+                                  1 << np.arange(45), (1 << np.arange(1, 45)) - 1]))
+    exact = np.minimum(gain / (v / 2.0 ** in_frac) * 2 ** out.frac, out.max_int)
+    err = np.abs(NormalizedTable("reciprocal", in_frac, out, gain).lookup(v) - exact)
+    assert err.max() <= 0.85
+    assert NormalizedTable("reciprocal", in_frac, out, gain).lookup(np.array([0]))[0] == \
+        out.max_int

@@ -15,7 +15,7 @@ from .linear import LinearUnit
 from .fork import Broadcast
 from .join import AddUnit
 from .pool import GlobalPoolUnit, Pool2dUnit
-from .sqrt import SqrtUnit
+from .normalized import NormalizedTableUnit
 from .stream import pixel_signature
 
 __all__ = ["DataflowTop", "stream_shapes", "build_unit", "DEFAULT_LANES"]
@@ -46,8 +46,9 @@ def build_unit(graph: ir.Graph, node: ir.Node, in_shape, lanes: int = DEFAULT_LA
     if isinstance(node, ir.Square):
         return ElementwiseUnit(in_shape[0], in_fixed.width, lambda x: x * x,
                                out_width=node.fixed.width)
-    if isinstance(node, ir.Sqrt):
-        return SqrtUnit(in_shape[0], in_fixed.width, ir.sqrt_table(node, in_fixed))
+    if isinstance(node, ir.Sqrt):   # and Reciprocal
+        return NormalizedTableUnit(in_shape[0], in_fixed.width,
+                                   ir.normalized_table(node, in_fixed))
     if isinstance(node, ir.TABLED):
         return TableUnit(in_shape[0], ir.table(node, in_fixed))
     if isinstance(node, ir.Elementwise):

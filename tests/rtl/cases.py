@@ -21,6 +21,7 @@ UNIT_CASES = [
     ("l2pool_onnx", "lppool", (3, 5, 7), dict(kernel=(3, 3), stride=(1, 2), pads=(1, 1, 1, 1)),
      1),
     ("square_sqrt", "sqrt", (2, 4, 5), dict(gain=0.75), 1),
+    ("reciprocal", "reciprocal", (2, 4, 5), dict(gain=0.5), 1),
     ("globalavg", "globalpool", (3, 5, 7), dict(mode="avg"), 1),
     ("globalmax", "globalpool", (3, 4, 3), dict(mode="max"), 1),
     ("conv3pad", "conv", (2, 6, 7), dict(kernel=(3, 3), pads=(1, 1, 1, 1)), 4),

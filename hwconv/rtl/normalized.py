@@ -1,13 +1,13 @@
-"""Square root of every lane: normalize, interpolated table, gain, shift back."""
+"""Square root or reciprocal of every lane: normalize, interpolated table, gain, shift back."""
 from __future__ import annotations
 
 from amaranth import Const, Module, Mux, Signal, signed, unsigned
 
 from ..fixed import FixedType, requantize_hdl
-from ..tables import SqrtTable
+from ..tables import NormalizedTable
 from .act import TableUnit
 
-__all__ = ["SqrtUnit"]
+__all__ = ["NormalizedTableUnit"]
 
 
 def _bit_length(m: Module, v, width: int):
@@ -18,13 +18,13 @@ def _bit_length(m: Module, v, width: int):
     return n
 
 
-class SqrtUnit(TableUnit):
-    """``tables.SqrtTable`` in hardware, step for step: non-negative codes of ``in_width``
-    bits (negatives count as 0) to ``sqrt_table.out_fixed``."""
+class NormalizedTableUnit(TableUnit):
+    """``tables.NormalizedTable`` in hardware, step for step: non-negative codes of
+    ``in_width`` bits (negatives count as 0) to ``table.out_fixed``."""
 
-    def __init__(self, lanes: int, in_width: int, sqrt_table: SqrtTable):
-        self.sqrt = sqrt_table
-        super().__init__(lanes, sqrt_table.table, in_width=in_width, out=sqrt_table.out_fixed)
+    def __init__(self, lanes: int, in_width: int, table: NormalizedTable):
+        self.sqrt = table
+        super().__init__(lanes, table.table, in_width=in_width, out=table.out_fixed)
 
     def front(self, m, x, lane):
         s, p = self.sqrt, self.sqrt.MANTISSA
@@ -34,14 +34,14 @@ class SqrtUnit(TableUnit):
         n = Signal(range(width + 2), name=f"n{lane}")
         m.d.comb += n.eq(_bit_length(m, v, width))
         e = Signal(range(width + 3), name=f"e{lane}")
-        m.d.comb += e.eq(n + n[0])
+        m.d.comb += e.eq(n + n[0] if s.function == "sqrt" else n)
         mant = Signal(unsigned(p + 1), name=f"mant{lane}")
         left = (v << (p - e).as_unsigned()[:6])[:p + 1]
         right = (v >> (e - p).as_unsigned()[:6])[:p + 1]
-        m.d.comb += mant.eq(Mux(v == 0, 1 << (p - 2), Mux(e <= p, left, right)))
+        m.d.comb += mant.eq(Mux(v == 0, 1 << (p - s.mantissa_low), Mux(e <= p, left, right)))
         frac = s.in_frac + s.pre_shift
         k = Signal(signed(8), name=f"k{lane}")
-        m.d.comb += k.eq((e - frac) >> 1)
+        m.d.comb += k.eq((e - frac) >> 1 if s.function == "sqrt" else frac - e)
         return mant, {"k": k, "zero": v == 0}
 
     def back(self, y, carried):
@@ -50,11 +50,12 @@ class SqrtUnit(TableUnit):
         prod = y * Const(s.gain_code, signed(s.GAIN_BITS + 2))
         sh = Const(s.shift_base, signed(9)) - carried["k"]
         # Round half up by a variable right shift (at most 62), or shift left: as
-        # SqrtTable.lookup does.
+        # NormalizedTable.lookup does.
         rsh = Mux(sh > 62, 62, sh).as_unsigned()[:6]
         right = (prod + (Const(1, unsigned(64)) << (rsh - 1)[:6]).as_signed()) >> rsh
         left = prod << (-sh).as_unsigned()[:5]
         big = Const(out.max_int, signed(out.width + 1))
         value = Mux(sh > 0, right, Mux(sh < -20, big, left))
         result = requantize_hdl(value, out.frac, out)
-        return Mux(carried["zero"], 0, result)
+        at_zero = 0 if s.function == "sqrt" else out.max_int
+        return Mux(carried["zero"], at_zero, result)
