@@ -21,7 +21,8 @@ from .fixed import FixedType, quantize
 __all__ = ["Node", "Input", "Conv2d", "Elementwise", "ReLU", "Threshold", "HardTanh", "Abs",
            "Shrink", "Tanh", "Sigmoid", "Square", "Sqrt", "Reciprocal", "Pool2d", "MaxPool2d", "AvgPool2d",
            "SumPool2d", "LpPool2d", "GlobalPool",
-           "Flatten", "Linear", "Add", "Output", "Graph", "NODE_KINDS"]
+           "Flatten", "Linear", "Binary", "Add", "Sub", "Div", "Requantize", "Scale", "LocalNorm",
+           "Output", "Graph", "NODE_KINDS"]
 
 Shape = tuple[int, ...]
 
@@ -367,16 +368,95 @@ class Linear(Node):
 
 
 @dataclass(frozen=True, eq=False)
-class Add(Node):
-    """The element-wise sum of two tensors of the same shape (residual connections)."""
+class Binary(Node):
+    """Two tensors of the same shape, or a (C, H, W) map and a one-channel (1, H, W) map
+    that applies to every channel."""
 
-    op: ClassVar[str] = "Add"
     arity: ClassVar[int] = 2
 
     def out_shape(self, in_shapes):
-        if in_shapes[0] != in_shapes[1]:
-            raise self.error(f"adds tensors of shapes {in_shapes[0]} and {in_shapes[1]}; "
-                             f"broadcasting is not supported", "B")
+        a, b = in_shapes
+        if a != b and not (len(a) == len(b) == 3 and b[0] == 1 and a[1:] == b[1:]):
+            raise self.error(f"combines tensors of shapes {a} and {b}; only equal shapes or "
+                             f"a one-channel second map are supported", "B")
+        return a
+
+
+@dataclass(frozen=True, eq=False)
+class Add(Binary):
+    """a + b, element-wise (residual connections)."""
+
+    op: ClassVar[str] = "Add"
+    sign: ClassVar[int] = 1
+
+
+@dataclass(frozen=True, eq=False)
+class Sub(Binary):
+    """a - b, element-wise (subtractive normalization)."""
+
+    op: ClassVar[str] = "Sub"
+    sign: ClassVar[int] = -1
+
+
+@dataclass(frozen=True, eq=False)
+class Div(Binary):
+    """gain * a / max(b, 0), through b's normalized reciprocal table (the quotient is
+    rounded once; a saturates where b <= 0)."""
+
+    gain: float = 1.0
+    op: ClassVar[str] = "Div"
+    function: ClassVar[str] = "reciprocal"
+
+
+@dataclass(frozen=True, eq=False)
+class Requantize(Elementwise):
+    """The same values in a calibrated (usually narrower) type."""
+
+    op: ClassVar[str] = "Requantize"
+
+
+@dataclass(frozen=True, eq=False)
+class Scale(Elementwise):
+    """x times a constant per position, the same for every channel: ``scale`` (H, W).
+    Torch7's local normalizations divide by such a map of border coefficients."""
+
+    scale: np.ndarray = None
+    op: ClassVar[str] = "Scale"
+
+    def out_shape(self, in_shapes):
+        c, h, w = _map(self, in_shapes[0])
+        if self.scale.shape != (h, w):
+            raise self.error(f"scale map {self.scale.shape} does not match the map {(h, w)}",
+                             "scale")
+        return in_shapes[0]
+
+    def scale_fixed(self, bits: int = 18) -> FixedType:
+        from .compiler.passes.quantize import frac_for
+        return FixedType(bits, frac_for(float(np.abs(self.scale).max()), bits))
+
+
+@dataclass(frozen=True, eq=False)
+class LocalNorm(Node):
+    """Torch7 local normalization over a neighbourhood across all maps: ``mode`` is
+    subtractive, divisive or contrastive (subtractive then divisive), with the given odd
+    ``kernel`` (2-D), ``threshold`` and ``thresval`` (nn.Spatial*Normalization).
+    Lowered before quantization (passes/lower.py)."""
+
+    mode: str = "contrastive"
+    kernel: np.ndarray = None
+    threshold: float = 1e-4
+    thresval: float = 1e-4
+    op: ClassVar[str] = "LocalNorm"
+
+    def out_shape(self, in_shapes):
+        c, h, w = _map(self, in_shapes[0])
+        if self.mode not in ("subtractive", "divisive", "contrastive"):
+            raise self.error(f"mode {self.mode!r} is not subtractive, divisive or "
+                             f"contrastive", "mode")
+        if self.kernel.ndim != 2 or self.kernel.shape[0] % 2 == 0 or \
+                self.kernel.shape[1] % 2 == 0:
+            raise self.error(f"kernel of shape {self.kernel.shape} must be 2-D and odd-sized",
+                             "kernel")
         return in_shapes[0]
 
 
@@ -391,14 +471,15 @@ class Output(Node):
 NODE_KINDS: dict[str, type[Node]] = {
     k.__name__: k for k in (Input, Conv2d, ReLU, Threshold, HardTanh, Abs, Shrink, Tanh,
                             Sigmoid, Square, Sqrt, Reciprocal, MaxPool2d, AvgPool2d, SumPool2d, LpPool2d,
-                            GlobalPool, Flatten, Linear, Add, Output)}
+                            GlobalPool, Flatten, Linear, Add, Sub, Div, Requantize, Scale,
+                            LocalNorm, Output)}
 
 WEIGHTED = (Conv2d, Linear)
 TABLED = (Tanh, Sigmoid)
 # Kinds whose output type follows exactly from the input's (``exact_type``).
 EXACT = (Square, SumPool2d)
 # Kinds whose output type is chosen from calibration ranges.
-CALIBRATED = (Input, Conv2d, Linear, Add, Sqrt)
+CALIBRATED = (Input, Conv2d, Linear, Add, Sub, Div, Sqrt, Requantize, Scale)
 # Kinds whose output type is their input's: they never requantize.
 SAME_TYPE = (ReLU, Threshold, HardTanh, Abs, Shrink, MaxPool2d, AvgPool2d, GlobalPool, Flatten,
              Output)
@@ -421,7 +502,8 @@ def table(node: Node, in_fixed: FixedType):
 
 
 def normalized_table(node: Node, in_fixed: FixedType):
-    """The table of a Sqrt or Reciprocal node, generated from its types and gain."""
+    """The table of a Sqrt, Reciprocal or Div node (``in_fixed``: the type of the value
+    whose root or reciprocal is taken), generated from its types and gain."""
     from .tables import NormalizedTable
     return NormalizedTable(node.function, in_fixed.frac, node.fixed, node.gain)
 

@@ -125,6 +125,33 @@ def _normalized(node: ir.Sqrt, x, in_fixed):
         return node.gain / x
 
 
+def _scale(node: ir.Scale, x, in_fixed):
+    if in_fixed is None:
+        return x * node.scale
+    t = node.scale_fixed()
+    return requantize(x * quantize(node.scale, t), in_fixed.frac + t.frac, node.fixed)
+
+
+def _local_norm(node: ir.LocalNorm, x, in_fixed):
+    """Torch7's nn.Spatial{Subtractive,Divisive,Contrastive}Normalization, in float."""
+    if in_fixed is not None:
+        raise node.error("is lowered before quantization; run passes.lower first")
+    from .compiler.passes.lower import local_norm_parts
+    k, coef = local_norm_parts(node, x.shape[1:])
+    ph, pw = k.shape[2] // 2, k.shape[3] // 2
+
+    def estimate(v):   # the same map for every plane: (N, 1, H, W)
+        win = _windows(_pad(v, (ph, pw, ph, pw)), k.shape[2:], (1, 1))
+        return np.einsum("nchwij,ocij->nohw", win, k)
+
+    if node.mode in ("subtractive", "contrastive"):
+        x = x - estimate(x) / coef
+    if node.mode in ("divisive", "contrastive"):
+        std = np.sqrt(estimate(x * x)) / coef
+        x = x / np.where(std > node.threshold, std, node.thresval)
+    return x
+
+
 # Each kind's reference: f(node, x, in_fixed) with in_fixed None for float execution.
 REFERENCE = {
     ir.Input: lambda node, x, t: x,
@@ -141,6 +168,9 @@ REFERENCE = {
     ir.SumPool2d: _sumpool,
     ir.LpPool2d: _lppool,
     ir.Square: lambda node, x, t: x * x,
+    ir.Requantize: lambda node, x, t: x if t is None else requantize(x, t.frac, node.fixed),
+    ir.Scale: _scale,
+    ir.LocalNorm: _local_norm,
     ir.Sqrt: _normalized,
     ir.Reciprocal: _normalized,
     ir.GlobalPool: _globalpool,
@@ -151,17 +181,28 @@ REFERENCE = {
 
 
 def _add(node: ir.Add, xs, in_fixed, graph):
-    """Both inputs aligned to the finer of their scales (exact), summed, requantized."""
+    """Add, Sub: both inputs aligned to the finer of their scales (exact), combined,
+    requantized. A one-channel second map applies to every channel (broadcast)."""
     if in_fixed is None:
-        return xs[0] + xs[1]
-    fracs = [graph[i].fixed.frac for i in node.inputs]
-    top = max(fracs)
-    total = sum(x << (top - f) for x, f in zip(xs, fracs))
-    return requantize(total, top, node.fixed)
+        return xs[0] + node.sign * xs[1]
+    fa, fb = (graph[i].fixed.frac for i in node.inputs)
+    top = max(fa, fb)
+    return requantize((xs[0] << (top - fa)) + node.sign * (xs[1] << (top - fb)), top,
+                      node.fixed)
+
+
+def _div(node: ir.Div, xs, in_fixed, graph):
+    a, b = xs
+    if in_fixed is None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = node.gain * a / np.maximum(b, 0)
+        return np.where(np.isnan(q), 0.0, q)
+    table = ir.normalized_table(node, graph[node.inputs[1]].fixed)
+    return table.lookup(np.broadcast_to(b, a.shape), x=a, x_frac=in_fixed.frac)
 
 
 # Kinds with several inputs: f(node, inputs, in_fixed or None, graph).
-REFERENCE_MULTI = {ir.Add: _add}
+REFERENCE_MULTI = {ir.Add: _add, ir.Sub: _add, ir.Div: _div}
 
 
 def _eval(node: ir.Node, xs: list[np.ndarray], graph: ir.Graph, exact: bool) -> np.ndarray:

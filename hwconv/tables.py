@@ -156,7 +156,9 @@ class NormalizedTable:
         """k: sqrt(m 2**e / 2**frac) = sqrt(m) 2**k; 1 / (m 2**e / 2**frac) = (1/m) 2**k."""
         return (e - frac) // 2 if self.function == "sqrt" else frac - e
 
-    def lookup(self, v) -> np.ndarray:
+    def lookup(self, v, x=None, x_frac: int = 0) -> np.ndarray:
+        """f of codes v; with ``x`` (codes with ``x_frac`` fractional bits), x * f(v),
+        still rounded once (a division when f is the reciprocal)."""
         v = np.maximum(np.asarray(v, dtype=np.int64), 0) << self.pre_shift
         frac = self.in_frac + self.pre_shift
         n = bit_length(v)
@@ -165,11 +167,15 @@ class NormalizedTable:
         mant = np.where(e <= p, v << np.clip(p - e, 0, 62), v >> np.clip(e - p, 0, 62))
         mant = np.maximum(mant, 1 << (p - self.mantissa_low))   # v = 0: any valid mantissa
         prod = self.table.lookup(mant) * self.gain_code
-        sh = self.shift_base - self.exponent_share(e, frac)
+        if x is not None:
+            prod = prod * np.asarray(x, dtype=np.int64)
+        sh = self.shift_base + x_frac - self.exponent_share(e, frac)
         rsh = np.clip(sh, 1, 62)                      # as the hardware: at most 62
         right = (prod + (np.int64(1) << (rsh - 1))) >> rsh
-        left = np.clip(prod, 0, 1 << 40) << np.clip(-sh, 0, 20)
-        y = saturate(np.where(sh > 0, right, np.where(sh < -20, 1 << 62, left)),
-                     self.out_fixed)
+        left = np.clip(prod, -(1 << 40), 1 << 40) << np.clip(-sh, 0, 20)
+        huge = np.where(prod < 0, -(1 << 62), np.where(prod > 0, 1 << 62, 0))
+        y = saturate(np.where(sh > 0, right, np.where(sh < -20, huge, left)), self.out_fixed)
         at_zero = 0 if self.function == "sqrt" else self.out_fixed.max_int
+        if x is not None and self.function == "reciprocal":
+            at_zero = np.where(x < 0, self.out_fixed.min_int, np.where(x > 0, at_zero, 0))
         return np.where(v == 0, at_zero, y)

@@ -46,6 +46,12 @@ def single_node_graph(kind: str, in_shape, *, seed=0, bits=16, **opts) -> ir.Gra
         nodes = [ir.Square("sq", ("x",)), ir.Sqrt("root", ("sq",), **opts)]
     elif kind == "reciprocal":
         nodes = [ir.Abs("abs", ("x",)), ir.Reciprocal("inv", ("abs",), **opts)]
+    elif kind == "localnorm":
+        from hwconv.compiler.passes.lower import lower
+        k = opts.pop("kernel", np.ones((3, 3)))
+        g = ir.Graph((ir.Input("x", shape=tuple(in_shape)),
+                      ir.LocalNorm("norm", ("x",), kernel=k, **opts), ir.Output("y", ("norm",))))
+        return quantize_graph(lower(g), rng.normal(0, 1, (8, *in_shape)), bits=bits)
     elif kind == "globalpool":
         nodes = [ir.GlobalPool("pool", ("x",), **opts)]
     elif kind in ELEMENTWISE:

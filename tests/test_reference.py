@@ -48,3 +48,43 @@ def test_lowered_l2_pooling_is_the_same_function(mean):
                                                          "Output"]
     np.testing.assert_allclose(reference.run_float(lowered, x), reference.run_float(g, x),
                                rtol=1e-12, atol=0)
+
+
+def _gaussian(n, sigma=0.25):
+    """Torch7's image.gaussian(n) (normalized width sigma), the usual LCN kernel."""
+    c = (n - 1) / 2
+    g = np.exp(-((np.arange(n) - c) / (sigma * n)) ** 2 / 2)
+    return np.outer(g, g)
+
+
+@pytest.mark.parametrize("mode", ["subtractive", "divisive", "contrastive"])
+def test_lowered_local_norm_is_the_same_function(mode):
+    from hwconv import ir
+    from hwconv.compiler.passes.lower import lower
+    node = ir.LocalNorm("lcn", ("x",), mode=mode, kernel=_gaussian(7))
+    g = ir.Graph((ir.Input("x", shape=(3, 12, 10)), node, ir.Output("y", ("lcn",))))
+    x = np.random.default_rng(0).normal(0, 1, (2, 3, 12, 10))
+    np.testing.assert_allclose(reference.run_float(lower(g), x), reference.run_float(g, x),
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_local_norm_matches_torch7_definition_by_hand():
+    """Subtractive normalization written out from nn.SpatialSubtractiveNormalization's
+    source, loops and all, on a small map."""
+    from hwconv import ir
+    k = np.ones((3, 3))
+    g = ir.Graph((ir.Input("x", shape=(2, 4, 5)),
+                  ir.LocalNorm("n", ("x",), mode="subtractive", kernel=k),
+                  ir.Output("y", ("n",))))
+    x = np.random.default_rng(1).normal(0, 1, (1, 2, 4, 5))
+    kn = k / (k.sum() * 2)
+    mean, coef = np.zeros((4, 5)), np.zeros((4, 5))
+    for i in range(4):
+        for j in range(5):
+            for a in range(3):
+                for b in range(3):
+                    r, c = i + a - 1, j + b - 1
+                    if 0 <= r < 4 and 0 <= c < 5:
+                        mean[i, j] += kn[a, b] * x[0, :, r, c].sum()
+                        coef[i, j] += kn[a, b] * 2
+    np.testing.assert_allclose(reference.run_float(g, x)[0], x[0] - mean / coef, rtol=1e-12)

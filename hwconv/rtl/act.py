@@ -3,7 +3,7 @@ functions (tanh, sigmoid) through interpolated tables in block RAM."""
 from __future__ import annotations
 
 from amaranth import Const, Module, Mux, Signal, signed
-from amaranth.lib import wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -63,11 +63,16 @@ class TableUnit(wiring.Component):
     (``front``) and what is done with its value (``back``)."""
 
     def __init__(self, lanes: int, table: Table, in_width: int | None = None,
-                 out: FixedType | None = None):
+                 out: FixedType | None = None, in_layout=None):
         self.lanes, self.table = lanes, table
         self.out = out or table.out_fixed
-        super().__init__({"i": In(pixel_signature(lanes, in_width or table.in_fixed.width)),
+        in_layout = in_layout or pixel_layout(lanes, in_width or table.in_fixed.width)
+        super().__init__({"i": In(stream.Signature(in_layout)),
                           "o": Out(pixel_signature(lanes, self.out.width))})
+
+    def operand(self, lane):
+        """The value of the input beat that goes through the table for ``lane``."""
+        return self.i.payload[lane]
 
     def front(self, m, x, lane):
         """(the table's input code, {name: value} to carry to the second stage)."""
@@ -90,7 +95,7 @@ class TableUnit(wiring.Component):
             m.d.sync += [v1.eq(self.i.valid), self.o.valid.eq(v1)]
         for lane in range(n):
             port = rom.read_port()
-            x, carry = self.front(m, self.i.payload[lane], lane)
+            x, carry = self.front(m, self.operand(lane), lane)
             d = Signal(range(t.hi - t.lo + 1), name=f"d{lane}")
             m.d.comb += d.eq(Mux(x < t.lo, 0, Mux(x > t.hi, t.hi - t.lo, x - t.lo)))
             m.d.comb += [port.addr.eq(d >> t.shift), port.en.eq(ce)]

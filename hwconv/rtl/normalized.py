@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from amaranth import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
 
 from ..fixed import FixedType, requantize_hdl
 from ..tables import NormalizedTable
 from .act import TableUnit
+from .join import Zip
+from .stream import pixel_layout, pixel_signature
 
-__all__ = ["NormalizedTableUnit"]
+__all__ = ["NormalizedTableUnit", "Divide"]
 
 
 def _bit_length(m: Module, v, width: int):
@@ -44,18 +48,67 @@ class NormalizedTableUnit(TableUnit):
         m.d.comb += k.eq((e - frac) >> 1 if s.function == "sqrt" else frac - e)
         return mant, {"k": k, "zero": v == 0}
 
+    x_frac = 0   # fractional bits of a multiplier input (DivCore)
+
     def back(self, y, carried):
         s = self.sqrt
         out = s.out_fixed
         prod = y * Const(s.gain_code, signed(s.GAIN_BITS + 2))
-        sh = Const(s.shift_base, signed(9)) - carried["k"]
+        if "x" in carried:
+            prod = prod * carried["x"]
+        sh = Const(s.shift_base + self.x_frac, signed(9)) - carried["k"]
         # Round half up by a variable right shift (at most 62), or shift left: as
         # NormalizedTable.lookup does.
         rsh = Mux(sh > 62, 62, sh).as_unsigned()[:6]
         right = (prod + (Const(1, unsigned(64)) << (rsh - 1)[:6]).as_signed()) >> rsh
         left = prod << (-sh).as_unsigned()[:5]
-        big = Const(out.max_int, signed(out.width + 1))
-        value = Mux(sh > 0, right, Mux(sh < -20, big, left))
+        hi, lo = (Const(v, signed(out.width + 1)) for v in (out.max_int, out.min_int))
+        huge = Mux(prod < 0, lo, Mux(prod > 0, hi, 0))
+        value = Mux(sh > 0, right, Mux(sh < -20, huge, left))
         result = requantize_hdl(value, out.frac, out)
-        at_zero = 0 if s.function == "sqrt" else out.max_int
+        at_zero = 0 if s.function == "sqrt" else hi
+        if "x" in carried and s.function == "reciprocal":
+            at_zero = Mux(carried["x"] < 0, lo, Mux(carried["x"] > 0, hi, 0))
         return Mux(carried["zero"], at_zero, result)
+
+
+class DivCore(NormalizedTableUnit):
+    """a * gain / b lane by lane, from one beat holding both (see Divide)."""
+
+    def __init__(self, lanes: int, ta: FixedType, b_lanes: int, b_width: int,
+                 table: NormalizedTable):
+        self.x_frac, self.b_lanes = ta.frac, b_lanes
+        layout = data.StructLayout({"a": pixel_layout(lanes, ta.width),
+                                    "b": pixel_layout(b_lanes, b_width)})
+        TableUnit.__init__(self, lanes, table.table, out=table.out_fixed, in_layout=layout)
+        self.sqrt = table
+
+    def operand(self, lane):
+        return self.i.payload.b[lane if self.b_lanes > 1 else 0]
+
+    def front(self, m, x, lane):
+        mant, carry = super().front(m, x, lane)
+        return mant, {**carry, "x": self.i.payload.a[lane]}
+
+
+class Divide(wiring.Component):
+    """Div: ``a`` (C lanes) over ``b`` (C lanes, or one lane for every channel)."""
+
+    input_names = ("a", "b")
+
+    def __init__(self, lanes: int, ta: FixedType, b_lanes: int, tb: FixedType,
+                 table: NormalizedTable):
+        self.core = DivCore(lanes, ta, b_lanes, tb.width, table)
+        super().__init__({"a": In(pixel_signature(lanes, ta.width)),
+                          "b": In(pixel_signature(b_lanes, tb.width)),
+                          "o": Out(pixel_signature(lanes, table.out_fixed.width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = self.core
+        m.submodules.zip = z = Zip(self.a.payload.shape(), self.b.payload.shape())
+        wiring.connect(m, wiring.flipped(self.a), z.a)
+        wiring.connect(m, wiring.flipped(self.b), z.b)
+        wiring.connect(m, z.o, core.i)
+        wiring.connect(m, core.o, wiring.flipped(self.o))
+        return m

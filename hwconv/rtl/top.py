@@ -9,13 +9,15 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from .. import ir
+from ..fixed import quantize, requantize_hdl
 from .act import ElementwiseUnit, TableUnit, elementwise_function
 from .conv import Conv2dUnit
 from .linear import LinearUnit
 from .fork import Broadcast
 from .join import AddUnit
 from .pool import GlobalPoolUnit, Pool2dUnit
-from .normalized import NormalizedTableUnit
+from .normalized import Divide, NormalizedTableUnit
+from .scale import ScaleUnit
 from .stream import pixel_signature
 
 __all__ = ["DataflowTop", "stream_shapes", "build_unit", "DEFAULT_LANES"]
@@ -41,8 +43,21 @@ def build_unit(graph: ir.Graph, node: ir.Node, in_shape, lanes: int = DEFAULT_LA
     if isinstance(node, (ir.Input, ir.Output, ir.Flatten)):
         return None
     in_fixed = graph.in_fixed(node)
-    if isinstance(node, ir.Add):
-        return AddUnit(in_shape[0], in_fixed, graph[node.inputs[1]].fixed, node.fixed)
+    if isinstance(node, (ir.Add, ir.Sub)):
+        b = graph[node.inputs[1]]
+        return AddUnit(in_shape[0], in_fixed, b.fixed, node.fixed, sign=node.sign,
+                       b_lanes=graph.shape(b.name)[0])
+    if isinstance(node, ir.Div):
+        b = graph[node.inputs[1]]
+        return Divide(in_shape[0], in_fixed, graph.shape(b.name)[0], b.fixed,
+                      ir.normalized_table(node, b.fixed))
+    if isinstance(node, ir.Requantize):
+        return ElementwiseUnit(in_shape[0], in_fixed.width,
+                               lambda x: requantize_hdl(x, in_fixed.frac, node.fixed),
+                               out_width=node.fixed.width)
+    if isinstance(node, ir.Scale):
+        ts = node.scale_fixed()
+        return ScaleUnit(in_shape, in_fixed, quantize(node.scale, ts), ts, node.fixed)
     if isinstance(node, ir.Square):
         return ElementwiseUnit(in_shape[0], in_fixed.width, lambda x: x * x,
                                out_width=node.fixed.width)

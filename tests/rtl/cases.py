@@ -1,4 +1,5 @@
 """Unit cases shared by the pysim and Verilator benches: (id, kind, input shape, options, lanes)."""
+import numpy as np
 
 UNIT_CASES = [
     ("relu", "relu", (3, 4, 5), {}, 1),
@@ -22,6 +23,11 @@ UNIT_CASES = [
      1),
     ("square_sqrt", "sqrt", (2, 4, 5), dict(gain=0.75), 1),
     ("reciprocal", "reciprocal", (2, 4, 5), dict(gain=0.5), 1),
+    ("lcn_subtractive", "localnorm", (2, 6, 7), dict(mode="subtractive"), 9),
+    ("lcn_divisive", "localnorm", (2, 6, 5), dict(mode="divisive"), 9),
+    ("lcn_contrastive", "localnorm", (3, 7, 6), dict(mode="contrastive",
+                                                     kernel=np.outer([1, 2, 3, 2, 1],
+                                                                     [1, 2, 3, 2, 1])), 15),
     ("globalavg", "globalpool", (3, 5, 7), dict(mode="avg"), 1),
     ("globalmax", "globalpool", (3, 4, 3), dict(mode="max"), 1),
     ("conv3pad", "conv", (2, 6, 7), dict(kernel=(3, 3), pads=(1, 1, 1, 1)), 4),

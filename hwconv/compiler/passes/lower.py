@@ -2,10 +2,19 @@
 
 LpPool2d (p = 2) becomes Square -> SumPool2d -> Sqrt(gain), with gain 1/sqrt(n) for the
 mean (Torch7) form: sqrt(sum / n) = sqrt(sum) / sqrt(n), so no division is needed.
+
+LocalNorm (Torch7 local normalization), with the estimator E = a one-output convolution
+over all maps with kernel / (sum(kernel) * maps), 'same' zero padding, and 1/coef the
+border correction (E of all-ones maps, a constant per position):
+  subtractive: x - Scale(E(x), 1/coef)
+  divisive:    x / Threshold(Scale(Sqrt(E(Requantize(Square(x)))), 1/coef))
+  contrastive: subtractive, then divisive on its output.
 """
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from ... import ir
 
@@ -20,7 +29,50 @@ def _lower_lppool(node: ir.LpPool2d) -> list[ir.Node]:
             ir.Sqrt(node.name, (total,), gain=1 / math.sqrt(n) if node.mean else 1.0)]
 
 
-LOWERINGS = {ir.LpPool2d: _lower_lppool}
+def local_norm_parts(node: ir.LocalNorm, shape) -> tuple[np.ndarray, np.ndarray]:
+    """For (C, H, W) maps: the estimator's weights (1, C, kh, kw), Torch7's
+    kernel / (sum(kernel) * C) on every map, and the border coefficients (H, W): the
+    estimator applied to all-ones maps (1 inside, smaller near the borders)."""
+    c, h, w = shape
+    kernel = np.asarray(node.kernel, dtype=np.float64)
+    kh, kw = kernel.shape
+    weights = np.broadcast_to(kernel / (kernel.sum() * c), (1, c, kh, kw)).copy()
+    inside = np.pad(np.ones((h, w)), ((kh // 2, kh // 2), (kw // 2, kw // 2)))
+    windows = np.lib.stride_tricks.sliding_window_view(inside, (kh, kw))
+    coef = np.einsum("hwij,ij->hw", windows, weights[0].sum(axis=0))
+    return weights, coef
+
+
+def _lower_local_norm(node: ir.LocalNorm, shape) -> list[ir.Node]:
+    weights, coef = local_norm_parts(node, shape)
+    kh, kw = weights.shape[2:]
+    pads = (kh // 2, kw // 2, kh // 2, kw // 2)
+    p, nodes = node.name, []
+
+    def estimator(name, src):
+        return ir.Conv2d(name, (src,), weight=weights, bias=np.zeros(1), pads=pads)
+
+    src = node.inputs[0]
+    if node.mode in ("subtractive", "contrastive"):
+        out = p if node.mode == "subtractive" else f"{p}/centered"
+        nodes += [estimator(f"{p}/mean", src),
+                  ir.Scale(f"{p}/mean_corrected", (f"{p}/mean",), scale=1 / coef),
+                  ir.Sub(out, (src, f"{p}/mean_corrected"))]
+        src = out
+    if node.mode in ("divisive", "contrastive"):
+        nodes += [ir.Square(f"{p}/square", (src,)),
+                  ir.Requantize(f"{p}/square_q", (f"{p}/square",)),
+                  estimator(f"{p}/variance", f"{p}/square_q"),
+                  ir.Sqrt(f"{p}/std", (f"{p}/variance",)),
+                  ir.Scale(f"{p}/std_corrected", (f"{p}/std",), scale=1 / coef),
+                  ir.Threshold(f"{p}/std_threshold", (f"{p}/std_corrected",),
+                               threshold=node.threshold, value=node.thresval),
+                  ir.Div(p, (src, f"{p}/std_threshold"))]
+    return nodes
+
+
+LOWERINGS = {ir.LpPool2d: lambda node, shape: _lower_lppool(node),
+             ir.LocalNorm: _lower_local_norm}
 
 
 def lower(graph: ir.Graph) -> ir.Graph:
@@ -28,5 +80,5 @@ def lower(graph: ir.Graph) -> ir.Graph:
     nodes = []
     for node in graph.nodes:
         fn = LOWERINGS.get(type(node))
-        nodes.extend(fn(node) if fn else [node])
+        nodes.extend(fn(node, graph.shape(node.inputs[0])) if fn else [node])
     return ir.Graph(tuple(nodes)).verify()
