@@ -25,12 +25,16 @@ def design_report(design) -> dict:
                "macs": estimate.macs(node, graph),
                "cycles_estimate": estimate.cycles(node, graph, in_shape, lanes or 1)
                if in_shape else 0}
+        if in_shape:
+            row["resources_estimate"] = estimate.resources(node, graph, in_shape, lanes or 1)
         if isinstance(node, ir.WEIGHTED):
             row["weight_type"] = str(node.weight_fixed)
             row["accumulator_type"] = str(ir.acc_type(node, graph.in_fixed(node)))
             row["lanes"] = estimate.lanes_used(node, lanes)
         layers.append(row)
     bottleneck = max(layers, key=lambda r: r["cycles_estimate"])
+    total = {k: sum(r.get("resources_estimate", {}).get(k, 0) for r in layers)
+             for k in estimate.RESOURCE_KEYS}
     rep = {"top": "hwconv_top", "clock_hz": CLOCK_HZ,
            "input": {"shape": list(graph.input.shape), "type": str(graph.input.fixed)},
            "output": {"shape": list(graph.shape(graph.output.name)),
@@ -38,6 +42,7 @@ def design_report(design) -> dict:
            "macs_per_frame": sum(r["macs"] for r in layers),
            "cycles_per_frame_estimate": bottleneck["cycles_estimate"],
            "bottleneck": bottleneck["name"],
+           "resources_estimate": total,
            "layers": layers}
     if design.simulation:
         rep["simulation"] = design.simulation
@@ -55,14 +60,17 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 
 def write_html(report: dict, path: pathlib.Path) -> None:
     cols = ["name", "op", "shape", "type", "weight_type", "accumulator_type", "lanes",
-            "macs", "cycles_estimate"]
+            "macs", "cycles_estimate", "dsp48e1", "ramb18", "lut", "ff"]
+    rows = [{**r, **r.get("resources_estimate", {})} for r in report["layers"]]
     parts = [f"<h1>hwconv design report: {html.escape(report['top'])}</h1>",
              f"<p>Input {report['input']['shape']} {report['input']['type']}; output "
              f"{report['output']['shape']} {report['output']['type']}; "
              f"{report['macs_per_frame']:,} multiply-accumulates per frame; estimated "
              f"{report['cycles_per_frame_estimate']:,} cycles per frame, bottleneck "
              f"<b>{html.escape(report['bottleneck'])}</b>.</p>",
-             "<h2>Layers</h2>", _table(report["layers"], cols)]
+             f"<p>Estimated resources: {html.escape(str(report['resources_estimate']))} "
+             f"(a structural model; synthesis figures below when run).</p>",
+             "<h2>Layers</h2>", _table(rows, cols)]
     for key in ("simulation", "synthesis"):
         if key in report:
             flat = {k: v for k, v in report[key].items() if not isinstance(v, (dict, list))}

@@ -1,0 +1,60 @@
+"""Every node kind is complete: a reference, hardware (a unit, a change of view, or a
+lowering into kinds that have units), cycles and resources. A new kind without an entry
+here, or without any of those, fails."""
+import numpy as np
+import pytest
+
+from hwconv import ir, reference
+from hwconv.compiler import estimate
+from hwconv.compiler.passes.lower import LOWERINGS
+from hwconv.rtl.top import build_unit, stream_shapes
+from tests.graphs import single_node_graph
+
+# kind -> (tests.graphs kind, input shape, options) building a graph that contains it.
+SAMPLES = {
+    ir.Input: ("relu", (2, 4, 4), {}), ir.Output: ("relu", (2, 4, 4), {}),
+    ir.Conv2d: ("conv", (2, 6, 6), {}), ir.Linear: ("linear", (2, 3, 3), {}),
+    ir.Flatten: ("linear", (2, 3, 3), {}),
+    ir.ReLU: ("relu", (2, 4, 4), {}), ir.Threshold: ("threshold", (2, 4, 4), {}),
+    ir.HardTanh: ("hardtanh", (2, 4, 4), {}), ir.Abs: ("abs", (2, 4, 4), {}),
+    ir.Shrink: ("shrink", (2, 4, 4), {}), ir.Tanh: ("tanh", (2, 4, 4), {}),
+    ir.Sigmoid: ("sigmoid", (2, 4, 4), {}), ir.Square: ("sqrt", (2, 4, 4), {}),
+    ir.Sqrt: ("sqrt", (2, 4, 4), {}), ir.Reciprocal: ("reciprocal", (2, 4, 4), {}),
+    ir.MaxPool2d: ("maxpool", (2, 6, 6), {}), ir.AvgPool2d: ("avgpool", (2, 6, 6), {}),
+    ir.SumPool2d: ("lppool", (2, 6, 6), {}), ir.GlobalPool: ("globalpool", (2, 4, 4), {}),
+    ir.Add: ("residual", (2, 5, 5), {}), ir.Sub: ("localnorm", (2, 6, 6),
+                                                   {"mode": "subtractive"}),
+    ir.Div: ("localnorm", (2, 6, 6), {"mode": "divisive"}),
+    ir.Requantize: ("localnorm", (2, 6, 6), {"mode": "divisive"}),
+    ir.Scale: ("localnorm", (2, 6, 6), {"mode": "subtractive"}),
+}
+LOWERED = {ir.LpPool2d, ir.LocalNorm}   # rewritten into the kinds above before quantization
+VIEWS = {ir.Input, ir.Output, ir.Flatten}
+
+
+def test_every_kind_has_a_sample_or_is_lowered():
+    missing = [k.__name__ for k in ir.NODE_KINDS.values()
+               if k not in SAMPLES and k not in LOWERED]
+    assert not missing, f"kinds without a sample in tests/test_kinds.py: {missing}"
+    assert all(k in LOWERINGS for k in LOWERED)
+
+
+@pytest.mark.parametrize("kind", list(SAMPLES), ids=lambda k: k.__name__)
+def test_kind_is_complete(kind):
+    name, shape, opts = SAMPLES[kind]
+    g = single_node_graph(name, shape, **dict(opts))
+    nodes = [n for n in g.nodes if type(n) is kind]
+    assert nodes, f"the sample graph has no {kind.__name__}"
+    assert kind in reference.REFERENCE or kind in reference.REFERENCE_MULTI
+    shapes = stream_shapes(g)
+    for node in nodes:
+        in_shape = shapes[node.inputs[0]] if node.inputs else None
+        unit = build_unit(g, node, in_shape)
+        assert (unit is None) == (kind in VIEWS)
+        cycles = estimate.cycles(node, g, in_shape, 8) if in_shape else 0
+        assert cycles > 0 or kind in VIEWS
+        res = estimate.resources(node, g, in_shape, 8)
+        assert set(res) == set(estimate.RESOURCE_KEYS)
+        assert (res["lut"] > 0 and res["ff"] > 0) or kind in VIEWS
+        if kind in ir.WEIGHTED:
+            assert res["dsp48e1"] == estimate.lanes_used(node, 8)
