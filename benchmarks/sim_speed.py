@@ -67,7 +67,7 @@ def main(argv=None) -> int:
         x_int = design.quantize_input(_frames(n))
         return x_int, [b for f in x_int for b in frame_to_beats(f, graph.input.fixed.width)]
 
-    rows = []
+    rows, cpu = [], 0.0
     if "pysim" not in args.skip:
         from hwconv.sim.pysim import run_stream
         x_int, beats = prepare(args.pysim_frames)
@@ -87,12 +87,16 @@ def main(argv=None) -> int:
         run = run_stream_fast(verilog, TOP_NAME, beats, frame_in, frame_out, pattern)
         rows.append(("fast harness (C++)", len(x_int), run["cycles"], run["sim_seconds"],
                      check(x_int, run["outputs"]) and run["extra"] == 0))
+        cpu = run["cpu_seconds"]
 
     print(f"{'simulator':<20} {'frames':>6} {'cycles':>12} {'seconds':>9} "
           f"{'cycles/s':>13} {'MACs/s':>15} {'frames/s':>10}  bit-exact")
     for name, n, cycles, secs, ok in rows:
         print(f"{name:<20} {n:>6} {cycles:>12,} {secs:>9.3f} {cycles / secs:>13,.0f} "
               f"{n * macs / secs:>15,.0f} {n / secs:>10,.1f}  {'yes' if ok else 'NO'}")
+    if "verilator" not in args.skip and cpu > 0:
+        print(f"fast harness per processor second (what it would do on an idle core): "
+              f"{rows[-1][2] / cpu:,.0f} cycles/s, {rows[-1][1] * macs / cpu:,.0f} MACs/s")
     if len(rows) > 1:
         fast = rows[-1][2] / rows[-1][3]
         print("fast harness speed-up: " + ", ".join(

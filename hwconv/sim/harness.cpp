@@ -29,7 +29,8 @@
 // Writes OUT.bin (the expected number of output beats, or fewer if the design got stuck)
 // and R.json: status ("ok" or "stuck"), cycles, extra, first_in (cycle the first beat of
 // each input frame was accepted), last_out (cycle the last beat of each output frame was
-// taken), in_accepted, out_taken, sim_seconds.
+// taken), in_accepted, out_taken, sim_seconds (wall clock) and cpu_seconds (of this process)
+// of the cycle loop.
 // Exit status: 0 ok, 3 stuck (no handshake for max-idle cycles), 2 usage or file errors.
 
 #include <chrono>
@@ -38,6 +39,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -232,6 +234,7 @@ int main(int argc, char** argv) {
     bool presenting = false, stuck = false;
 
     const auto t0 = std::chrono::steady_clock::now();
+    const std::clock_t c0 = std::clock();
     while (n_taken < n_out || settle_left > 0) {
         const bool done = n_taken >= n_out;
         if (!presenting && k < n_in && !(use_idle && src_rng.uniform() < idle_p)) {
@@ -276,6 +279,7 @@ int main(int argc, char** argv) {
     }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double cpu_seconds = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
 #if VM_TRACE
     if (tfp) tfp->close();
 #endif
@@ -295,9 +299,10 @@ int main(int argc, char** argv) {
                      ", \"extra\": %" PRIu64 ", \"in_accepted\": %" PRIu64
                      ", \"n_in\": %" PRIu64 ", \"out_taken\": %" PRIu64 ", \"n_out\": %" PRIu64
                      ", \"idle_run\": %" PRIu64 ", \"max_idle\": %" PRIu64
-                     ", \"sim_seconds\": %.6f, \"first_in\": %s, \"last_out\": %s}\n",
+                     ", \"sim_seconds\": %.6f, \"cpu_seconds\": %.6f, \"first_in\": %s, "
+                     "\"last_out\": %s}\n",
                      stuck ? "\"stuck\"" : "\"ok\"", json_string(pattern).c_str(), cycle, extra,
-                     k, n_in, n_taken, n_out, idle_run, max_idle, seconds,
+                     k, n_in, n_taken, n_out, idle_run, max_idle, seconds, cpu_seconds,
                      json_list(first_in).c_str(), json_list(last_out).c_str());
         std::fclose(f);
     }

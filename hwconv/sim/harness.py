@@ -297,8 +297,9 @@ def run_stream_fast(verilog: str, toplevel: str, beats: list[int], frame_in: int
     cycles of ready), first_in (cycle each input frame's first beat was accepted),
     last_out (cycle each output frame's last beat was taken), cycles (all simulated
     cycles after reset, settle included); plus sim_seconds (wall-clock time of the cycle
-    loop), cycles_per_second, built (whether this call built the model) and wall_seconds
-    (the whole call). ``vcd``: write a waveform there (builds a tracing variant).
+    loop), cpu_seconds (processor time of the loop: on a busy machine, cycles / cpu_seconds
+    is the speed the model would have alone), cycles_per_second (cycles / sim_seconds),
+    built (whether this call built the model) and wall_seconds (the whole call). ``vcd``: write a waveform there (builds a tracing variant).
 
     Raises :class:`SimulationStuck` when there was no handshake for ``max_idle`` cycles,
     :class:`SimulationFailed` if the harness fails otherwise, :class:`VerilatorBuildError`
@@ -365,5 +366,6 @@ def run_stream_fast(verilog: str, toplevel: str, beats: list[int], frame_in: int
     return {"pattern": state["pattern"], "outputs": outputs, "extra": state["extra"],
             "first_in": state["first_in"], "last_out": state["last_out"],
             "cycles": state["cycles"], "sim_seconds": secs,
+            "cpu_seconds": float(state["cpu_seconds"]),
             "cycles_per_second": state["cycles"] / secs if secs > 0 else float("inf"),
             "built": build.built, "wall_seconds": time.monotonic() - t_start}

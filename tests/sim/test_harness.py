@@ -201,3 +201,23 @@ def test_vcd_has_readable_stream_names(tmp_path):
     assert "$scope module unit $end" in head
     plain = run_stream_fast(text, "unit", beats, frame_in, frame_out, STALL_PATTERNS["both"])
     assert plain["cycles"] == run["cycles"] and plain["first_in"] == run["first_in"]
+
+
+def test_cli_sim_prints_speed_and_agrees_with_cocotb(tmp_path, capsys):
+    """`hwconv sim` on a small design folder: the fast harness (default) and cocotb report
+    the same cycles, and the fast path prints simulated cycles and MACs per second."""
+    from hwconv import cli
+    from hwconv.design import Design
+    g = single_node_graph("conv", (2, 6, 7), kernel=(3, 3), pads=(1, 1, 1, 1))
+    Design(g, 4).save(tmp_path / "d")
+    np.save(tmp_path / "x.npy", np.random.default_rng(3).normal(0, 1, (3, 2, 6, 7)))
+    outs = {}
+    sims = ["verilator", "cocotb"] if verilator_available() else ["verilator"]
+    for sim in sims:
+        assert cli.main(["sim", str(tmp_path / "d"), "--input", str(tmp_path / "x.npy"),
+                         "--simulator", sim, "--stalls", "backpressure"]) == 0
+        outs[sim] = capsys.readouterr().out
+        assert "bit-exact: all 3 frames equal the reference" in outs[sim]
+        assert f"simulated 3 frames with {sim} (stalls: backpressure)" in outs[sim]
+    assert "multiply-accumulates/s" in outs["verilator"]
+    assert "simulation speed:" in outs["verilator"] and " cycles/s, " in outs["verilator"]
