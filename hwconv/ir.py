@@ -22,7 +22,7 @@ __all__ = ["Node", "Input", "Conv2d", "Elementwise", "ReLU", "Threshold", "HardT
            "Shrink", "Tanh", "Sigmoid", "Square", "Sqrt", "Reciprocal", "Pool2d", "MaxPool2d", "AvgPool2d",
            "SumPool2d", "LpPool2d", "GlobalPool",
            "Flatten", "Linear", "Binary", "Add", "Sub", "Div", "Requantize", "Scale", "LocalNorm",
-           "Output", "Graph", "NODE_KINDS"]
+           "Exp", "ChannelReduce", "Softmax", "Output", "Graph", "NODE_KINDS"]
 
 Shape = tuple[int, ...]
 
@@ -254,6 +254,14 @@ class Sigmoid(Elementwise):
 
 
 @dataclass(frozen=True, eq=False)
+class Exp(Elementwise):
+    """exp(x) for x <= 0 (as in softmax, after the maximum is subtracted), by table."""
+
+    op: ClassVar[str] = "Exp"
+    function: ClassVar[str] = "exp"
+
+
+@dataclass(frozen=True, eq=False)
 class Pool2d(Node):
     """A window reduction per channel; pads (top, left, bottom, right)."""
 
@@ -376,7 +384,7 @@ class Binary(Node):
 
     def out_shape(self, in_shapes):
         a, b = in_shapes
-        if a != b and not (len(a) == len(b) == 3 and b[0] == 1 and a[1:] == b[1:]):
+        if a != b and not (len(a) == len(b) and b[0] == 1 and a[1:] == b[1:]):
             raise self.error(f"combines tensors of shapes {a} and {b}; only equal shapes or "
                              f"a one-channel second map are supported", "B")
         return a
@@ -406,6 +414,39 @@ class Div(Binary):
     gain: float = 1.0
     op: ClassVar[str] = "Div"
     function: ClassVar[str] = "reciprocal"
+
+
+@dataclass(frozen=True, eq=False)
+class ChannelReduce(Node):
+    """Across the channels of each pixel (or the values of a vector): ``max``, ``sum``
+    (exact, wider type) or ``argmax`` (the first index of the maximum, an integer type).
+    (C, H, W) -> (1, H, W); (N,) -> (1,)."""
+
+    mode: str = "max"
+    op: ClassVar[str] = "ChannelReduce"
+
+    def out_shape(self, in_shapes):
+        if self.mode not in ("max", "sum", "argmax"):
+            raise self.error(f"mode {self.mode!r} is not max, sum or argmax", "mode")
+        return (1, *in_shapes[0][1:])
+
+    def exact_type(self, t: FixedType, channels: int) -> FixedType:
+        if self.mode == "max":
+            return t
+        if self.mode == "sum":
+            return FixedType(min(48, t.width + max(1, math.ceil(math.log2(channels)))), t.frac)
+        return FixedType(max(2, channels.bit_length() + 1), 0)
+
+
+@dataclass(frozen=True, eq=False)
+class Softmax(Node):
+    """exp(x - max) / sum(exp(x - max)) across channels (or a vector's values). Lowered
+    to ChannelReduce max -> Sub -> Exp -> ChannelReduce sum -> Div (passes/lower.py)."""
+
+    op: ClassVar[str] = "Softmax"
+
+    def out_shape(self, in_shapes):
+        return in_shapes[0]
 
 
 @dataclass(frozen=True, eq=False)
@@ -472,12 +513,12 @@ NODE_KINDS: dict[str, type[Node]] = {
     k.__name__: k for k in (Input, Conv2d, ReLU, Threshold, HardTanh, Abs, Shrink, Tanh,
                             Sigmoid, Square, Sqrt, Reciprocal, MaxPool2d, AvgPool2d, SumPool2d, LpPool2d,
                             GlobalPool, Flatten, Linear, Add, Sub, Div, Requantize, Scale,
-                            LocalNorm, Output)}
+                            LocalNorm, Exp, ChannelReduce, Softmax, Output)}
 
 WEIGHTED = (Conv2d, Linear)
-TABLED = (Tanh, Sigmoid)
+TABLED = (Tanh, Sigmoid, Exp)
 # Kinds whose output type follows exactly from the input's (``exact_type``).
-EXACT = (Square, SumPool2d)
+EXACT = (Square, SumPool2d, ChannelReduce)
 # Kinds whose output type is chosen from calibration ranges.
 CALIBRATED = (Input, Conv2d, Linear, Add, Sub, Div, Sqrt, Requantize, Scale)
 # Kinds whose output type is their input's: they never requantize.
@@ -499,6 +540,14 @@ def table(node: Node, in_fixed: FixedType):
     """The interpolation table of a Tanh or Sigmoid node, generated from its types."""
     from .tables import make_table
     return make_table(node.function, in_fixed, node.fixed)
+
+
+def exact_type(graph: "Graph", node: Node) -> FixedType:
+    """The output type of an EXACT kind, from its input's type (and channel count)."""
+    t = graph.in_fixed(node)
+    if isinstance(node, ChannelReduce):
+        return node.exact_type(t, graph.shape(node.inputs[0])[0])
+    return node.exact_type(t)
 
 
 def normalized_table(node: Node, in_fixed: FixedType):
@@ -629,9 +678,9 @@ class Graph:
             for node in self.nodes:
                 if isinstance(node, WEIGHTED) and node.weight_fixed is None:
                     raise node.error("quantized graph but the weights have no type", "weight")
-                if isinstance(node, EXACT) and node.fixed != node.exact_type(self.in_fixed(node)):
+                if isinstance(node, EXACT) and node.fixed != exact_type(self, node):
                     raise node.error(f"output type {node.fixed} is not the exact "
-                                     f"{node.exact_type(self.in_fixed(node))}")
+                                     f"{exact_type(self, node)}")
                 if isinstance(node, SAME_TYPE) and \
                         node.fixed != self.in_fixed(node):
                     raise node.error(f"output type {node.fixed} differs from its input's "

@@ -152,6 +152,19 @@ def _local_norm(node: ir.LocalNorm, x, in_fixed):
     return x
 
 
+def _channel_reduce(node: ir.ChannelReduce, x, in_fixed):
+    if node.mode == "argmax":
+        return np.argmax(x, axis=1)[:, None].astype(x.dtype)   # the first maximum
+    return (x.max if node.mode == "max" else x.sum)(axis=1, keepdims=True)
+
+
+def _softmax(node: ir.Softmax, x, in_fixed):
+    if in_fixed is not None:
+        raise node.error("is lowered before quantization; run passes.lower first")
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 # Each kind's reference: f(node, x, in_fixed) with in_fixed None for float execution.
 REFERENCE = {
     ir.Input: lambda node, x, t: x,
@@ -162,6 +175,9 @@ REFERENCE = {
     ir.Abs: lambda node, x, t: np.abs(x) if t is None else saturate(np.abs(x), t),
     ir.Shrink: _shrink,
     ir.Tanh: _tabled,
+    ir.Exp: _tabled,
+    ir.ChannelReduce: _channel_reduce,
+    ir.Softmax: _softmax,
     ir.Sigmoid: _tabled,
     ir.MaxPool2d: _maxpool,
     ir.AvgPool2d: _avgpool,

@@ -36,6 +36,7 @@ def _sigmoid(x):
 FUNCTIONS = {
     "tanh": (np.tanh, (-8.0, 8.0), (-1.0, 1.0)),
     "sigmoid": (_sigmoid, (-16.0, 16.0), (0.0, 1.0)),
+    "exp": (np.exp, (-16.0, 0.0), (0.0, 1.0)),
     # Of a normalized mantissa (NormalizedTable): smooth on its domain, so few segments do.
     "sqrt_mantissa": (np.sqrt, (0.25, 1.0), (0.5, 1.0)),
     "reciprocal_mantissa": (lambda m: 1.0 / m, (0.5, 1.0), (1.0, 2.0)),

@@ -52,6 +52,14 @@ def single_node_graph(kind: str, in_shape, *, seed=0, bits=16, **opts) -> ir.Gra
         g = ir.Graph((ir.Input("x", shape=tuple(in_shape)),
                       ir.LocalNorm("norm", ("x",), kernel=k, **opts), ir.Output("y", ("norm",))))
         return quantize_graph(lower(g), rng.normal(0, 1, (8, *in_shape)), bits=bits)
+    elif kind in ("softmax", "argmax"):
+        from hwconv.compiler.passes.lower import lower
+        head = ir.Softmax("out", ("x",)) if kind == "softmax" else \
+            ir.ChannelReduce("out", ("x",), mode="argmax")
+        g = ir.Graph((ir.Input("x", shape=tuple(in_shape)), head, ir.Output("y", ("out",))))
+        return quantize_graph(lower(g), rng.normal(0, 2, (8, *in_shape)), bits=bits)
+    elif kind == "channelreduce":
+        nodes = [ir.ChannelReduce("red", ("x",), **opts)]
     elif kind == "globalpool":
         nodes = [ir.GlobalPool("pool", ("x",), **opts)]
     elif kind in ELEMENTWISE:

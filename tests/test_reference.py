@@ -88,3 +88,13 @@ def test_local_norm_matches_torch7_definition_by_hand():
                         mean[i, j] += kn[a, b] * x[0, :, r, c].sum()
                         coef[i, j] += kn[a, b] * 2
     np.testing.assert_allclose(reference.run_float(g, x)[0], x[0] - mean / coef, rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(10,), (5, 3, 4)])
+def test_softmax_within_documented_lsbs(shape):
+    g = single_node_graph("softmax", shape)
+    x = reference.quantize_input(g, np.random.default_rng(3).normal(0, 2, (50, *shape)))
+    hw = dequantize(reference.run(g, x), g.output.fixed)
+    fl = reference.run_float(g, dequantize(x, g.input.fixed))
+    assert np.abs(hw - fl).max() <= 32 * g.output.fixed.lsb   # docs/numerics.md
+    assert (hw.argmax(axis=1) == fl.argmax(axis=1)).all()

@@ -12,7 +12,7 @@ from .linebuffer import WindowGenerator, window_layout
 from .pad import ZeroPad
 from .stream import RegisteredMap, pixel_layout, pixel_signature, step_raster
 
-__all__ = ["Pool2dUnit", "GlobalPoolUnit", "max_tree"]
+__all__ = ["Pool2dUnit", "GlobalPoolUnit", "ChannelReduceUnit", "max_tree", "argmax_tree"]
 
 
 def max_tree(values):
@@ -109,3 +109,27 @@ class GlobalPoolUnit(wiring.Component):
                 with m.If(last):
                     m.d.sync += self.o.payload[ch].eq(result)
         return m
+
+
+def argmax_tree(values):
+    """(value, index) pairs reduced pairwise; on ties the lower index wins."""
+    items = [(v, Const(k, range(len(values)))) for k, v in enumerate(values)]
+    while len(items) > 1:
+        pairs = [(Mux(b[0] > a[0], b[0], a[0]), Mux(b[0] > a[0], b[1], a[1]))
+                 for a, b in zip(items[::2], items[1::2])]
+        items = pairs + items[len(items) & ~1:]
+    return items[0][1]
+
+
+class ChannelReduceUnit(RegisteredMap):
+    """Max, exact sum or first argmax across the lanes of each beat, into one lane."""
+
+    def __init__(self, lanes: int, t: FixedType, out: FixedType, mode: str):
+        def reduce(m, x, y):
+            values = [x[k] for k in range(lanes)]
+            if mode == "max":
+                return [y[0].eq(max_tree(values))]
+            if mode == "sum":
+                return [y[0].eq(sum(values[1:], values[0]))]
+            return [y[0].eq(argmax_tree(values))]
+        super().__init__(pixel_layout(lanes, t.width), pixel_layout(1, out.width), reduce)

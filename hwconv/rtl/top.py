@@ -15,7 +15,7 @@ from .conv import Conv2dUnit
 from .linear import LinearUnit
 from .fork import Broadcast
 from .join import AddUnit
-from .pool import GlobalPoolUnit, Pool2dUnit
+from .pool import ChannelReduceUnit, GlobalPoolUnit, Pool2dUnit
 from .normalized import Divide, NormalizedTableUnit
 from .scale import ScaleUnit
 from .stream import pixel_signature
@@ -71,6 +71,8 @@ def build_unit(graph: ir.Graph, node: ir.Node, in_shape, lanes: int = DEFAULT_LA
                                elementwise_function(node, in_fixed))
     if isinstance(node, ir.Pool2d):
         return Pool2dUnit(node, in_shape, in_fixed, node.fixed)
+    if isinstance(node, ir.ChannelReduce):
+        return ChannelReduceUnit(in_shape[0], in_fixed, node.fixed, node.mode)
     if isinstance(node, ir.GlobalPool):
         return GlobalPoolUnit(node, in_shape, in_fixed)
     if isinstance(node, ir.WEIGHTED):

@@ -183,3 +183,35 @@ def test_residual_add_matches_onnxruntime():
     assert type(g["residual"]).__name__ == "Add" and g["residual"].inputs == ("x", "relu")
     x = rng.normal(0, 1, (2, 2, 6, 6))
     np.testing.assert_allclose(reference.run_float(g, x), ort_run(m, x), rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("opset", [11, 13])
+def test_softmax_of_logits_matches_onnxruntime(opset):
+    rng = np.random.default_rng(2)
+    m = make_model([helper.make_node("Flatten", ["x"], ["f"], name="flat"),
+                    helper.make_node("Gemm", ["f", "w", "b"], ["z"], name="fc", transB=1),
+                    helper.make_node("Softmax", ["z"], ["y"], name="sm")],
+                   {"w": rng.normal(0, 1, (10, 18)), "b": rng.normal(0, 1, 10)},
+                   in_shape=(1, 2, 3, 3), opset=opset, out_shape=[1, 10])
+    x = rng.normal(0, 1, (4, 2, 3, 3))
+    np.testing.assert_allclose(reference.run_float(load_onnx(m), x), ort_run(m, x), atol=1e-6)
+
+
+def test_softmax_across_channels_of_a_map():
+    m = make_model([helper.make_node("Softmax", ["x"], ["y"], name="sm", axis=1)], {},
+                   in_shape=(1, 4, 3, 5), opset=13)
+    x = np.random.default_rng(3).normal(0, 2, (3, 4, 3, 5))
+    np.testing.assert_allclose(reference.run_float(load_onnx(m), x), ort_run(m, x), atol=1e-6)
+    old = make_model([helper.make_node("Softmax", ["x"], ["y"], name="sm")], {},
+                     in_shape=(1, 4, 3, 5), opset=11)
+    refused(old, r"sm \(Softmax\): axis=1 on a tensor of shape \(4, 3, 5\) is not supported")
+
+
+def test_argmax_across_channels_matches_onnxruntime():
+    m = make_model([helper.make_node("ArgMax", ["x"], ["y"], name="am", axis=1)], {},
+                   in_shape=(1, 4, 3, 5), opset=13)
+    m.graph.output[0].type.tensor_type.elem_type = onnx.TensorProto.INT64
+    x = np.random.default_rng(4).normal(0, 2, (3, 4, 3, 5))
+    np.testing.assert_array_equal(reference.run_float(load_onnx(m), x), ort_run(m, x))
+    bad = make_model([helper.make_node("ArgMax", ["x"], ["y"], name="am", axis=2)], {})
+    assert refused(bad, r"am \(ArgMax\): axis=2 is not supported").attribute == "axis"

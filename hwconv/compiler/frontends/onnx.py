@@ -23,7 +23,7 @@ ELEMENTWISE = {"Relu": ir.ReLU, "Abs": ir.Abs, "Tanh": ir.Tanh, "Sigmoid": ir.Si
 CLIP_NONE = 1e30   # an absent Clip limit: far beyond any fixed-point range, so it saturates
 SUPPORTED_OPS = ("Conv", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool",
                  "Flatten", "Reshape", "Gemm", "MatMul", "Add", *ELEMENTWISE,
-                 "Shrink", "Clip", "Identity", "Dropout")
+                 "Shrink", "Clip", "Softmax", "ArgMax", "Identity", "Dropout")
 
 
 class _Node:
@@ -82,7 +82,7 @@ def _opset(proto: onnx.ModelProto) -> int:
 def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Graph:
     """An ONNX file (or ModelProto) as a float Graph; input_shape overrides (C, H, W)."""
     proto = _load(model)
-    _opset(proto)
+    opset = _opset(proto)
     g = proto.graph
     consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
     for n in g.node:
@@ -143,6 +143,21 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
             alias[n.proto.output[0]] = src
         elif n.op in ELEMENTWISE:
             add(ELEMENTWISE[n.op](n.name, (src,)), n.proto.output)
+        elif n.op == "Softmax":
+            shape = ir.Graph(tuple(nodes))._shapes[src]
+            axis = n.attr("axis", -1 if opset >= 13 else 1)
+            channel_axis = (1, -1) if len(shape) == 1 else (1,) if opset >= 13 else ()
+            if axis not in channel_axis and not (len(shape) == 3 and shape[1:] == (1, 1)
+                                                 and axis in (1, -3)):
+                raise n.error(f"axis={axis} on a tensor of shape {shape} is not supported; "
+                              f"softmax runs across channels (axis=1"
+                              f"{'' if opset >= 13 else ', opset 13 or later for maps'})",
+                              "axis")
+            add(ir.Softmax(n.name, (src,)), n.proto.output)
+        elif n.op == "ArgMax":
+            n.only("axis", (1,), 0, "only the channel axis (axis=1) is supported")
+            n.only("select_last_index", (0,), 0, "use select_last_index=0")
+            add(ir.ChannelReduce(n.name, (src,), mode="argmax"), n.proto.output)
         elif n.op == "Shrink":
             add(ir.Shrink(n.name, (src,), lambd=float(n.attr("lambd", 0.5)),
                           bias=float(n.attr("bias", 0.0))), n.proto.output)

@@ -9,6 +9,8 @@ border correction (E of all-ones maps, a constant per position):
   subtractive: x - Scale(E(x), 1/coef)
   divisive:    x / Threshold(Scale(Sqrt(E(Requantize(Square(x)))), 1/coef))
   contrastive: subtractive, then divisive on its output.
+
+Softmax becomes ChannelReduce max -> Sub -> Exp -> ChannelReduce sum -> Div.
 """
 from __future__ import annotations
 
@@ -71,8 +73,18 @@ def _lower_local_norm(node: ir.LocalNorm, shape) -> list[ir.Node]:
     return nodes
 
 
+def _lower_softmax(node: ir.Softmax, shape) -> list[ir.Node]:
+    p, src = node.name, node.inputs[0]
+    return [ir.ChannelReduce(f"{p}/max", (src,), mode="max"),
+            ir.Sub(f"{p}/shifted", (src, f"{p}/max")),
+            ir.Exp(f"{p}/exp", (f"{p}/shifted",)),
+            ir.ChannelReduce(f"{p}/sum", (f"{p}/exp",), mode="sum"),
+            ir.Div(p, (f"{p}/exp", f"{p}/sum"))]
+
+
 LOWERINGS = {ir.LpPool2d: lambda node, shape: _lower_lppool(node),
-             ir.LocalNorm: _lower_local_norm}
+             ir.LocalNorm: _lower_local_norm,
+             ir.Softmax: _lower_softmax}
 
 
 def lower(graph: ir.Graph) -> ir.Graph:

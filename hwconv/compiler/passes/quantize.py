@@ -49,7 +49,9 @@ def quantize_graph(graph: ir.Graph, calibration: np.ndarray, bits: int = 16) -> 
         if isinstance(node, ir.CALIBRATED):
             changes["fixed"] = FixedType(bits, frac_for(float(np.abs(values[node.name]).max()), bits))
         elif isinstance(node, ir.EXACT):
-            changes["fixed"] = node.exact_type(fixed[node.inputs[0]])
+            t = fixed[node.inputs[0]]
+            changes["fixed"] = node.exact_type(t, graph.shape(node.inputs[0])[0]) \
+                if isinstance(node, ir.ChannelReduce) else node.exact_type(t)
         elif isinstance(node, ir.TABLED):
             # Outputs within [-1, 1]: every bit but the sign is fractional.
             changes["fixed"] = FixedType(bits, bits - 1)
