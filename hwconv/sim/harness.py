@@ -60,7 +60,7 @@ from .verilator import (
 )
 
 __all__ = ["run_stream_fast", "build_harness", "HarnessBuild", "SimulationStuck",
-           "HARNESS_CPP", "DEFAULT_MAX_IDLE"]
+           "payload_widths", "wrapper_verilog", "HARNESS_CPP", "DEFAULT_MAX_IDLE", "NATIVE_ENV"]
 
 HARNESS_CPP = Path(__file__).with_name("harness.cpp")
 
