@@ -71,6 +71,7 @@ def compile(model, calibration=None, *, input_shape=None, bits: int = 16,
     ``calibration``: float frames (N, C, H, W) from which each layer's fixed-point format is
     chosen; without them, 16 frames of standard normal noise are used and a warning says so.
     """
+    from .compiler.passes.fold_batchnorm import fold_batchnorm
     from .compiler.passes.lower import lower
     from .compiler.passes.quantize import quantize_graph
     from .rtl.top import DEFAULT_LANES
@@ -81,7 +82,7 @@ def compile(model, calibration=None, *, input_shape=None, bits: int = 16,
               "of N(0, 1) noise. Pass real frames (--calibration X.npy) for real accuracy.",
               file=sys.stderr)
         calibration = np.random.default_rng(0).normal(0, 1, (16, *graph.input.shape))
-    quantized = quantize_graph(lower(graph), calibration, bits=bits)
+    quantized = quantize_graph(lower(fold_batchnorm(graph)), calibration, bits=bits)
     return Design(quantized, DEFAULT_LANES if lanes is None else lanes)
 
 

@@ -22,7 +22,7 @@ __all__ = ["Node", "Input", "Conv2d", "Elementwise", "ReLU", "Threshold", "HardT
            "Shrink", "Tanh", "Sigmoid", "Square", "Sqrt", "Reciprocal", "Pool2d", "MaxPool2d", "AvgPool2d",
            "SumPool2d", "LpPool2d", "GlobalPool",
            "Flatten", "Linear", "Binary", "Add", "Sub", "Div", "Requantize", "Scale", "LocalNorm",
-           "Exp", "ChannelReduce", "Softmax", "Output", "Graph", "NODE_KINDS"]
+           "Exp", "ChannelReduce", "Softmax", "BatchNorm", "Output", "Graph", "NODE_KINDS"]
 
 Shape = tuple[int, ...]
 
@@ -450,6 +450,24 @@ class Softmax(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class BatchNorm(Node):
+    """x * scale[c] + shift[c] per channel: batch normalization in inference form.
+    Folded into the preceding convolution or Linear (passes/fold_batchnorm.py), or else
+    made a depthwise 1x1 convolution, before quantization."""
+
+    scale: np.ndarray = None
+    shift: np.ndarray = None
+    op: ClassVar[str] = "BatchNormalization"
+
+    def out_shape(self, in_shapes):
+        c = in_shapes[0][0]
+        if self.scale.shape != (c,) or self.shift.shape != (c,):
+            raise self.error(f"scale {self.scale.shape} and shift {self.shift.shape} must "
+                             f"have one value per channel ({c})", "scale")
+        return in_shapes[0]
+
+
+@dataclass(frozen=True, eq=False)
 class Requantize(Elementwise):
     """The same values in a calibrated (usually narrower) type."""
 
@@ -513,7 +531,7 @@ NODE_KINDS: dict[str, type[Node]] = {
     k.__name__: k for k in (Input, Conv2d, ReLU, Threshold, HardTanh, Abs, Shrink, Tanh,
                             Sigmoid, Square, Sqrt, Reciprocal, MaxPool2d, AvgPool2d, SumPool2d, LpPool2d,
                             GlobalPool, Flatten, Linear, Add, Sub, Div, Requantize, Scale,
-                            LocalNorm, Exp, ChannelReduce, Softmax, Output)}
+                            LocalNorm, Exp, ChannelReduce, Softmax, BatchNorm, Output)}
 
 WEIGHTED = (Conv2d, Linear)
 TABLED = (Tanh, Sigmoid, Exp)

@@ -165,6 +165,13 @@ def _softmax(node: ir.Softmax, x, in_fixed):
     return e / e.sum(axis=1, keepdims=True)
 
 
+def _batchnorm(node: ir.BatchNorm, x, in_fixed):
+    if in_fixed is not None:
+        raise node.error("is folded before quantization; run passes.fold_batchnorm first")
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return x * node.scale.reshape(shape) + node.shift.reshape(shape)
+
+
 # Each kind's reference: f(node, x, in_fixed) with in_fixed None for float execution.
 REFERENCE = {
     ir.Input: lambda node, x, t: x,
@@ -178,6 +185,7 @@ REFERENCE = {
     ir.Exp: _tabled,
     ir.ChannelReduce: _channel_reduce,
     ir.Softmax: _softmax,
+    ir.BatchNorm: _batchnorm,
     ir.Sigmoid: _tabled,
     ir.MaxPool2d: _maxpool,
     ir.AvgPool2d: _avgpool,

@@ -215,3 +215,27 @@ def test_argmax_across_channels_matches_onnxruntime():
     np.testing.assert_array_equal(reference.run_float(load_onnx(m), x), ort_run(m, x))
     bad = make_model([helper.make_node("ArgMax", ["x"], ["y"], name="am", axis=2)], {})
     assert refused(bad, r"am \(ArgMax\): axis=2 is not supported").attribute == "axis"
+
+
+@pytest.mark.parametrize("after", ["conv", "relu"])
+def test_batchnorm_folds_and_matches_onnxruntime(after):
+    from hwconv.compiler.passes.fold_batchnorm import fold_batchnorm
+    rng = np.random.default_rng(9)
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", pads=[1] * 4)]
+    src = "c"
+    if after == "relu":
+        nodes.append(helper.make_node("Relu", ["c"], ["r"], name="relu"))
+        src = "r"
+    nodes.append(helper.make_node("BatchNormalization", [src, "g", "beta", "mu", "var"],
+                                  ["y"], name="bn", epsilon=1e-3))
+    m = make_model(nodes, {"w": rng.normal(0, 1, (3, 2, 3, 3)), "b": rng.normal(0, 1, 3),
+                           "g": rng.normal(1, 0.2, 3), "beta": rng.normal(0, 1, 3),
+                           "mu": rng.normal(0, 1, 3), "var": rng.uniform(0.5, 2, 3)})
+    g = load_onnx(m)
+    folded = fold_batchnorm(g)
+    kinds = [type(n).__name__ for n in folded.nodes]
+    assert "BatchNorm" not in kinds
+    assert kinds.count("Conv2d") == (1 if after == "conv" else 2)
+    x = rng.normal(0, 1, (2, 2, 6, 6))
+    np.testing.assert_allclose(reference.run_float(folded, x), ort_run(m, x), atol=1e-4)
+    np.testing.assert_allclose(reference.run_float(g, x), ort_run(m, x), atol=1e-4)

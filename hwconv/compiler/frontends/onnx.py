@@ -23,7 +23,8 @@ ELEMENTWISE = {"Relu": ir.ReLU, "Abs": ir.Abs, "Tanh": ir.Tanh, "Sigmoid": ir.Si
 CLIP_NONE = 1e30   # an absent Clip limit: far beyond any fixed-point range, so it saturates
 SUPPORTED_OPS = ("Conv", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool",
                  "Flatten", "Reshape", "Gemm", "MatMul", "Add", *ELEMENTWISE,
-                 "Shrink", "Clip", "Softmax", "ArgMax", "Identity", "Dropout")
+                 "Shrink", "Clip", "Softmax", "ArgMax", "BatchNormalization", "Identity",
+                 "Dropout")
 
 
 class _Node:
@@ -158,6 +159,17 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
             n.only("axis", (1,), 0, "only the channel axis (axis=1) is supported")
             n.only("select_last_index", (0,), 0, "use select_last_index=0")
             add(ir.ChannelReduce(n.name, (src,), mode="argmax"), n.proto.output)
+        elif n.op == "BatchNormalization":
+            if len(n.proto.output) > 1 and any(n.proto.output[1:]):
+                raise n.error("training-mode outputs (running mean and variance) are not "
+                              "supported; export the model in eval mode", "training_mode")
+            n.only("training_mode", (0,), 0, "export the model in eval mode")
+            gamma, beta, mean, var = (const(n, k, what) for k, what in
+                                      ((1, "scale"), (2, "B"), (3, "input_mean"),
+                                       (4, "input_var")))
+            scale = gamma / np.sqrt(var + float(n.attr("epsilon", 1e-5)))
+            add(ir.BatchNorm(n.name, (src,), scale=scale, shift=beta - mean * scale),
+                n.proto.output)
         elif n.op == "Shrink":
             add(ir.Shrink(n.name, (src,), lambd=float(n.attr("lambd", 0.5)),
                           bias=float(n.attr("bias", 0.0))), n.proto.output)
