@@ -60,3 +60,10 @@ def test_kind_is_complete(kind):
         assert (res["lut"] > 0 and res["ff"] > 0) or kind in VIEWS
         if kind in ir.WEIGHTED:
             assert res["dsp48e1"] == estimate.lanes_used(node, 8)
+
+
+def test_docs_name_every_kind():
+    import pathlib
+    text = (pathlib.Path(__file__).parent.parent / "docs" / "kinds.md").read_text()
+    missing = [name for name in ir.NODE_KINDS if f"| `{name}` |" not in text]
+    assert not missing, f"docs/kinds.md does not describe: {missing}"
