@@ -109,7 +109,8 @@ class Design:
 
     @property
     def out_beats_per_frame(self) -> int:
-        _, h, w = self.top.shapes[self.graph.output.name]
+        from .rtl.top import stream_shapes
+        _, h, w = stream_shapes(self.graph)[self.graph.output.name]
         return h * w
 
     # -- running it -------------------------------------------------------------------

@@ -50,7 +50,7 @@ class WindowGenerator(wiring.Component):
 
         # Stage 1: the accepted pixel, aligned with its column read from the line buffer.
         s1_valid, s1_emit = Signal(), Signal()
-        s1_pix, s1_col = Signal(pix), Signal(range(w))
+        s1_pix, s1_col = Signal(pix, reset_less=True), Signal(range(w))
         can_shift = ~self.o.valid | self.o.ready
         s1_fire = s1_valid & can_shift
         take = self.i.valid & self.i.ready
@@ -68,7 +68,10 @@ class WindowGenerator(wiring.Component):
         else:
             column = [s1_pix]
 
-        window = self.o.payload
+        # The window registers hold data only (valid has the reset): no reset, which
+        # Verilator simulates much faster for wide registers.
+        window = Signal(self.o.payload.shape(), reset_less=True)
+        m.d.comb += self.o.payload.eq(window)
         with m.If(s1_fire):
             for i in range(kh):
                 for j in range(kw - 1):
