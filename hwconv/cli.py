@@ -52,18 +52,22 @@ def _design(folder):
 
 def cmd_compile(args) -> int:
     from .design import compile
+    from .rtl.top import DEFAULT_LANES
     if args.board and args.board not in BOARDS:
         raise UsageError(f"--board {args.board}: unknown board; known: {', '.join(BOARDS)}")
     part = BOARDS[args.board] if args.board else args.part
     if part.lower() not in PARTS:
         raise UsageError(f"--part {part}: not supported; supported parts: {', '.join(PARTS)}")
     calibration = _load_frames(args.calibration) if args.calibration else None
+    lanes = args.lanes if args.lanes is not None else DEFAULT_LANES
+    if min(lanes, args.out_lanes) < 1:
+        raise UsageError(f"--lanes {lanes} and --out-lanes {args.out_lanes} must be at least 1")
     design = compile(args.model, calibration, input_shape=args.input_shape, bits=args.bits,
-                     lanes=args.lanes)
-    dsps = sum(r.get("lanes", 0) for r in design.report["layers"])
+                     lanes=(lanes, args.out_lanes) if args.out_lanes > 1 else lanes)
+    dsps = sum(r.get("lanes", 0) * r.get("out_lanes", 0) for r in design.report["layers"])
     if args.dsp_budget is not None and dsps > args.dsp_budget:
         raise UsageError(f"the design needs {dsps} DSP48E1 (one per multiplier lane) but "
-                         f"--dsp-budget is {args.dsp_budget}; lower --lanes")
+                         f"--dsp-budget is {args.dsp_budget}; lower --lanes or --out-lanes")
     if args.synth:
         print("hwconv: synthesizing with Yosys (synth_xilinx -family xc6v)...", file=sys.stderr)
         design.synthesize()
@@ -73,7 +77,8 @@ def cmd_compile(args) -> int:
           f"{rep['macs_per_frame']:,} MACs/frame, {dsps} multipliers, "
           f"~{rep['cycles_per_frame_estimate']:,} cycles/frame (bottleneck {rep['bottleneck']})")
     for layer in rep["layers"]:
-        extra = f" weights {layer['weight_type']} lanes {layer['lanes']}" if "lanes" in layer \
+        extra = f" weights {layer['weight_type']} lanes {layer['lanes']}x{layer['out_lanes']}" \
+            if "lanes" in layer \
             else ""
         print(f"  {layer['name']:<16} {layer['op']:<8} {str(tuple(layer['shape'])):<14} "
               f"{layer['type']}{extra}")
@@ -153,6 +158,94 @@ def cmd_demo(args) -> int:
     return run_demo(args.output, frames=args.frames, synth=not args.no_synth)
 
 
+def _impairment(args, seed_offset=0):
+    from .host.transport import Impairment
+    if not (args.drop or args.duplicate or args.reorder):
+        return None
+    try:
+        return Impairment(args.drop, args.duplicate, args.reorder, args.seed + seed_offset)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def cmd_serve_sim(args) -> int:
+    from .host.board import SimulatedBoard, reference_engine, verilator_engine
+    from .host.server import BoardServer
+    design = _design(args.design)
+    engine = verilator_engine(design) if args.engine == "verilator" else \
+        reference_engine(design.graph)
+    try:
+        board = SimulatedBoard(design.graph, engine=engine, slots=args.slots)
+        server = BoardServer(board, args.host, args.port, impair_in=_impairment(args),
+                             impair_out=_impairment(args, 1))
+    except ValueError as e:
+        raise UsageError(f"{args.design}: {e}") from None
+    except OSError as e:
+        raise UsageError(f"cannot listen on udp://{args.host}:{args.port}: {e.strerror}") \
+            from None
+    i, o = board.info.input, board.info.output
+    lossy = f"; injecting loss: drop {args.drop:.0%}, duplicate {args.duplicate:.0%}, " \
+        f"reorder {args.reorder:.0%}" if server.impair_in else ""
+    print(f"hwconv serve-sim: {args.design} on udp://{server.host}:{server.port} "
+          f"(design id {board.info.design_id:08x}; input {i.shape} {i.fixed} in {i.chunks} "
+          f"chunks, output {o.shape} {o.fixed} in {o.chunks}; {args.slots} slots; engine "
+          f"{args.engine}{lossy})", flush=True)
+    try:
+        server.serve(idle_timeout=args.idle_timeout)
+    except KeyboardInterrupt:
+        pass
+    c = board.counters
+    print(f"hwconv serve-sim: stopped; {c['frames_computed']} frames computed, "
+          f"{c['rx_datagrams']} datagrams in, {c['tx_datagrams']} out; dropped: "
+          f"{sum(v for k, v in c.items() if k.startswith('malformed_'))} malformed, "
+          f"{c['unexpected']} unexpected, {c['foreign_session']} foreign, "
+          f"{c['duplicates']} duplicates, {c['stale']} stale; "
+          f"{server.internal_errors} internal errors", flush=True)
+    return 1 if server.internal_errors else 0
+
+
+def cmd_run(args) -> int:
+    from .host.driver import Accelerator
+    from .host.transport import LossyTransport, UDPTransport, parse_address
+    if args.window is not None and args.window < 1 or args.timeout <= 0:
+        raise UsageError("--window must be at least 1 and --timeout positive")
+    x = _load_frames(args.input)
+    try:
+        host, port = parse_address(args.device)
+        transport = UDPTransport(host, port)
+    except (ValueError, OSError) as e:
+        raise UsageError(f"--device {args.device}: {e}") from None
+    if args.drop or args.duplicate or args.reorder:
+        try:
+            transport = LossyTransport(transport, args.drop, args.duplicate, args.reorder,
+                                       args.seed)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    with transport:
+        acc = Accelerator(transport, window=args.window, timeout=args.timeout)
+        info = acc.info
+        if args.design:
+            from .host.protocol import design_id
+            expected = design_id(_design(args.design).graph)
+            if expected != info.design_id:
+                raise UsageError(f"{transport.name} runs design {info.design_id:08x}, not "
+                                 f"{args.design} ({expected:08x})")
+        t0 = time.monotonic()
+        y = acc.run(x)
+        wall = time.monotonic() - t0
+        device = acc.device_counters()
+    np.save(args.output, y)
+    n, c = len(y), acc.counters
+    moved = n * (info.input.frame_bytes + info.output.frame_bytes)
+    print(f"ran {n} frames on {transport.name} (design {info.design_id:08x}) in {wall:.3f} s: "
+          f"{n / wall:,.0f} frames/s, {moved / wall / 1e6:.2f} MB/s of frame data")
+    print(f"host: sent {c.sent}, resent {c.resent}, queries {c.queries}, received "
+          f"{c.received}, dropped {c.dropped}, malformed {c.malformed}")
+    print("device: " + ", ".join(f"{k} {v}" for k, v in device.items() if v))
+    print(f"wrote {args.output}: {n} frames of {tuple(y.shape[1:])} (dequantized)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hwconv", description="Trained convnets to bit-exact "
                                 "streaming fixed-point hardware for Virtex-6 FPGAs.")
@@ -166,7 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--bits", type=int, default=16, help="fixed-point width (default 16)")
     c.add_argument("--calibration", help=".npy float frames to choose the formats on")
     c.add_argument("--lanes", type=int, default=None,
-                   help="multiplier lanes per weighted layer (default 32)")
+                   help="multipliers per output in each weighted layer (default 32)")
+    c.add_argument("--out-lanes", type=int, default=1,
+                   help="outputs each weighted layer computes side by side (default 1)")
     c.add_argument("--dsp-budget", type=int, help="refuse designs needing more DSP48E1")
     c.add_argument("--synth", action="store_true", help="run Yosys and report resources")
     c.add_argument("-o", "--output", required=True, help="design folder to write")
@@ -209,6 +304,42 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--frames", type=int, default=10, help="test images to simulate (default 10)")
     d.add_argument("--no-synth", action="store_true", help="skip Yosys synthesis")
     d.set_defaults(func=cmd_demo)
+
+    def impairment_options(sub, where):
+        sub.add_argument("--drop", type=float, default=0.0,
+                         help=f"drop this fraction of datagrams {where} (testing; default 0)")
+        sub.add_argument("--duplicate", type=float, default=0.0,
+                         help=f"duplicate this fraction {where} (testing; default 0)")
+        sub.add_argument("--reorder", type=float, default=0.0,
+                         help=f"delay this fraction past the next datagram {where} (testing)")
+        sub.add_argument("--seed", type=int, default=0, help="seed of the injected loss")
+
+    v = sub.add_parser("serve-sim", help="a simulated board on a UDP socket (docs/protocol.md)")
+    v.add_argument("design", help="a design folder written by `hwconv compile`")
+    v.add_argument("--port", type=int, default=9000,
+                   help="UDP port (default 9000; 0 picks a free one)")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                   "127.0.0.1)")
+    v.add_argument("--engine", choices=("reference", "verilator"), default="reference",
+                   help="what computes the frames: the numpy reference (default) or the "
+                   "design's RTL in Verilator's fast harness")
+    v.add_argument("--slots", type=int, default=16, help="frames the board holds at once")
+    v.add_argument("--idle-timeout", type=float, default=None,
+                   help="exit after this many seconds without a datagram")
+    impairment_options(v, "at the board, each way")
+    v.set_defaults(func=cmd_serve_sim)
+
+    u = sub.add_parser("run", help="run frames on a board (or serve-sim) over UDP")
+    u.add_argument("--device", required=True, help="HOST:PORT of the board")
+    u.add_argument("--input", required=True, help=".npy float frames (N, C, H, W) or (C, H, W)")
+    u.add_argument("--output", required=True, help=".npy to write the outputs to")
+    u.add_argument("--design", help="a design folder: check the board runs that design")
+    u.add_argument("--window", type=int, default=None,
+                   help="frames in flight at most (default: as many as the board holds)")
+    u.add_argument("--timeout", type=float, default=5.0,
+                   help="seconds without an answer before giving up (default 5)")
+    impairment_options(u, "at the host, each way")
+    u.set_defaults(func=cmd_run)
     return p
 
 

@@ -65,11 +65,13 @@ def load_model(model, input_shape=None) -> ir.Graph:
 
 
 def compile(model, calibration=None, *, input_shape=None, bits: int = 16,
-            lanes: dict[str, int] | int | None = None) -> "Design":
+            lanes=None) -> "Design":
     """Compile a trained network (ONNX file, ModelProto or float Graph) into a Design.
 
     ``calibration``: float frames (N, C, H, W) from which each layer's fixed-point format is
     chosen; without them, 16 frames of standard normal noise are used and a warning says so.
+    ``lanes``: each weighted layer's parallelism, multipliers per output or
+    (lanes, out_lanes); one setting for all, or a dict by node name.
     """
     from .compiler.passes.fold_batchnorm import fold_batchnorm
     from .compiler.passes.lower import lower
@@ -89,7 +91,7 @@ def compile(model, calibration=None, *, input_shape=None, bits: int = 16,
 @dataclass
 class Design:
     graph: ir.Graph
-    lanes: dict[str, int] | int
+    lanes: object   # int, (lanes, out_lanes), or a dict of either by node name
     synthesis: dict | None = None
     simulation: dict | None = None
     _verilog: str | None = field(default=None, repr=False)

@@ -18,7 +18,8 @@ def design_report(design) -> dict:
     graph, top = design.graph, design.top
     layers = []
     for node in graph.nodes:
-        lanes = design.lanes if isinstance(design.lanes, int) else design.lanes.get(node.name)
+        lanes = design.lanes.get(node.name, 1) if isinstance(design.lanes, dict) \
+            else design.lanes
         in_shape = top.shapes[node.inputs[0]] if node.inputs else None
         row = {"name": node.name, "op": node.op, "kind": type(node).__name__,
                "shape": list(graph.shape(node.name)), "type": str(node.fixed),
@@ -31,6 +32,7 @@ def design_report(design) -> dict:
             row["weight_type"] = str(node.weight_fixed)
             row["accumulator_type"] = str(ir.acc_type(node, graph.in_fixed(node)))
             row["lanes"] = estimate.lanes_used(node, lanes)
+            row["out_lanes"] = estimate.out_lanes_used(node, lanes)
         layers.append(row)
     bottleneck = max(layers, key=lambda r: r["cycles_estimate"])
     total = {k: sum(r.get("resources_estimate", {}).get(k, 0) for r in layers)
@@ -59,7 +61,7 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 
 
 def write_html(report: dict, path: pathlib.Path) -> None:
-    cols = ["name", "op", "shape", "type", "weight_type", "accumulator_type", "lanes",
+    cols = ["name", "op", "shape", "type", "weight_type", "accumulator_type", "lanes", "out_lanes",
             "macs", "cycles_estimate", "dsp48e1", "ramb18", "lut", "ff"]
     rows = [{**r, **r.get("resources_estimate", {})} for r in report["layers"]]
     parts = [f"<h1>hwconv design report: {html.escape(report['top'])}</h1>",

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import ir
 
-__all__ = ["macs", "cycles", "lanes_used", "resources", "Resources"]
+__all__ = ["macs", "cycles", "lanes_used", "resources", "Resources", "parallelism"]
 
 
 def macs(node: ir.Node, graph: ir.Graph) -> int:
@@ -35,8 +35,23 @@ def fan_in(node: ir.Node) -> int:
     return node.fan_in if isinstance(node, ir.Conv2d) else int(node.weight.shape[1])
 
 
-def lanes_used(node: ir.Node, lanes: int) -> int:
+def parallelism(par) -> tuple[int, int]:
+    """(lanes, out_lanes) from a layer's setting: ``lanes`` (multipliers per output) or
+    ``(lanes, out_lanes)`` (outputs computed side by side, each with ``lanes``)."""
+    if isinstance(par, (tuple, list)):
+        return int(par[0]), int(par[1])
+    return int(par), 1
+
+
+def lanes_used(node: ir.Node, par) -> int:
+    """Multipliers per output the MAC engine really instantiates."""
+    lanes, _ = parallelism(par)
     return max(1, min(lanes, fan_in(node))) if isinstance(node, ir.WEIGHTED) else 0
+
+
+def out_lanes_used(node: ir.Node, par) -> int:
+    return max(1, min(parallelism(par)[1], node.weight.shape[0])) \
+        if isinstance(node, ir.WEIGHTED) else 0
 
 
 def cycles(node: ir.Node, graph: ir.Graph, in_stream_shape, lanes: int) -> int:
@@ -51,8 +66,8 @@ def cycles(node: ir.Node, graph: ir.Graph, in_stream_shape, lanes: int) -> int:
     if isinstance(node, ir.WEIGHTED):
         out = graph.shape(node.name)
         windows = out[1] * out[2] if len(out) == 3 else 1
-        work = windows * node.weight.shape[0] * math.ceil(fan_in(node) /
-                                                          lanes_used(node, lanes))
+        groups = math.ceil(node.weight.shape[0] / out_lanes_used(node, lanes))
+        work = windows * groups * math.ceil(fan_in(node) / lanes_used(node, lanes))
         return max(take, work)
     return take
 
@@ -103,14 +118,16 @@ def resources(node: ir.Node, graph: ir.Graph, in_shape, lanes: int) -> dict:
             _add(r, memory(w + l + rr, (kh - 1) * c * bits))
         _add(r, {"ff": kh * kw * c * bits + 2 * c * bits, "lut": 30})
     if isinstance(node, ir.WEIGHTED):
-        n_lanes = lanes_used(node, lanes)
+        n_lanes, p = lanes_used(node, lanes), out_lanes_used(node, lanes)
         chunks = math.ceil(fan_in(node) / n_lanes)
+        groups = math.ceil(node.weight.shape[0] / p)
         wb = node.weight_fixed.width
-        _add(r, memory(node.weight.shape[0] * chunks, n_lanes * wb))
-        _add(r, {"dsp48e1": n_lanes,
-                 # operand select (a chunk-wide mux per lane), adder tree, accumulator
-                 "lut": n_lanes * bits * max(1, chunks // 2) + n_lanes * (bits + wb) + 48,
-                 "ff": n_lanes * (bits + 2 * (bits + wb)) + out_lanes * out_bits + 96})
+        _add(r, memory(groups * chunks, p * n_lanes * wb))
+        _add(r, {"dsp48e1": n_lanes * p,
+                 # operand select (a chunk-wide mux per lane), adder trees, accumulators
+                 "lut": n_lanes * bits * max(1, chunks // 2) + p * n_lanes * (bits + wb) + 48,
+                 "ff": n_lanes * bits + p * n_lanes * 2 * (bits + wb) + out_lanes * out_bits
+                 + 96 * p})
         return r
     per_lane_dsp = {ir.AvgPool2d: 1, ir.Square: 1, ir.Scale: 1, ir.Tanh: 1, ir.Sigmoid: 1,
                     ir.Sqrt: 2, ir.Reciprocal: 2, ir.Div: 3}

@@ -20,12 +20,13 @@ class Conv2dUnit(wiring.Component):
 
     ``weights`` (O, C, kh, kw) and ``bias`` (O,) are integers (weights in ``weight_bits``,
     bias at the accumulator's scale), ``taps`` the products that count (see MacEngine);
-    ``lanes`` multipliers work in parallel.
+    ``lanes`` multipliers work on each of ``out_lanes`` outputs in parallel.
     """
 
     def __init__(self, in_shape, weights: np.ndarray, bias: np.ndarray, *, stride=(1, 1),
                  pads=(0, 0, 0, 0), in_fixed: FixedType, weight_bits: int, acc: FixedType,
-                 out: FixedType, lanes: int, taps: np.ndarray | None = None):
+                 out: FixedType, lanes: int, taps: np.ndarray | None = None,
+                 out_lanes: int = 1):
         c, h, w = in_shape
         top, left, bottom, right = pads
         self.padded = (c, h + top + bottom, w + left + right)
@@ -33,7 +34,7 @@ class Conv2dUnit(wiring.Component):
         self.kernel = tuple(weights.shape[2:])
         self.mac = MacEngine(c, self.kernel, weights, bias, in_bits=in_fixed.width,
                              weight_bits=weight_bits, acc=acc, out=out, lanes=lanes,
-                             taps=taps)
+                             taps=taps, out_lanes=out_lanes)
         super().__init__({"i": In(pixel_signature(c, in_fixed.width)),
                           "o": Out(pixel_signature(weights.shape[0], out.width))})
 

@@ -39,10 +39,9 @@ class MacEngine(wiring.Component):
 
     def __init__(self, channels: int, kernel, weights: np.ndarray, bias: np.ndarray, *,
                  in_bits: int, weight_bits: int, acc: FixedType, out: FixedType, lanes: int,
-                 taps: np.ndarray | None = None):
+                 taps: np.ndarray | None = None, out_lanes: int = 1):
         self.channels, self.kernel = channels, tuple(kernel)
         weights = np.asarray(weights, np.int64)
-        self.bias = np.asarray(bias, np.int64)
         self.outputs = weights.shape[0]
         taps = np.ones(weights.shape, bool) if taps is None else np.asarray(taps, bool)
         # Window order is (i, j, c): flat index (i * kw + j) * C + c.
@@ -53,9 +52,19 @@ class MacEngine(wiring.Component):
         self.n = max(1, max(len(t) for t in self.taps))
         self.lanes = max(1, min(lanes, self.n))
         self.chunks = math.ceil(self.n / self.lanes)
+        # Outputs computed side by side (each with its own lanes of multipliers), in
+        # groups: output o = group * out_lanes + k.
+        self.out_lanes = max(1, min(out_lanes, self.outputs))
+        self.groups = math.ceil(self.outputs / self.out_lanes)
+        padded = self.groups * self.out_lanes - self.outputs   # outputs that are discarded
+        self.taps += [np.zeros(0, np.int64)] * padded
+        self.tap_weights += [np.zeros(0, np.int64)] * padded
+        self.bias = np.concatenate([np.asarray(bias, np.int64), np.zeros(padded, np.int64)])
         # Dense: every output reads the same window values, so the operand select depends
-        # on the chunk alone; otherwise on (output, chunk).
-        self.shared_taps = all(np.array_equal(t, self.taps[0]) for t in self.taps)
+        # on the chunk alone; otherwise on (group, chunk).
+        self.shared_taps = all(np.array_equal(t, self.taps[0]) for t in self.taps[:self.outputs])
+        if self.shared_taps:
+            self.taps = [self.taps[0]] * len(self.taps)
         self.in_bits, self.weight_bits, self.acc, self.out = in_bits, weight_bits, acc, out
         super().__init__({
             "i": In(stream.Signature(window_layout(channels, in_bits, kernel))),
@@ -63,93 +72,111 @@ class MacEngine(wiring.Component):
 
     @property
     def cycles_per_window(self) -> int:
-        return self.outputs * self.chunks
+        return self.groups * self.chunks
+
+    @property
+    def multipliers(self) -> int:
+        return self.lanes * self.out_lanes
 
     def _padded(self, rows, fill) -> np.ndarray:
-        """Per-output lists padded to whole chunks: (O * chunks, lanes)."""
+        """Per-output lists padded to whole chunks: (outputs incl. padding, chunks, lanes)."""
         width = self.chunks * self.lanes
-        out = np.full((self.outputs, width), fill, dtype=np.int64)
+        out = np.full((len(rows), width), fill, dtype=np.int64)
         for o, r in enumerate(rows):
             out[o, :len(r)] = r
-        return out.reshape(self.outputs * self.chunks, self.lanes)
+        return out.reshape(len(rows), self.chunks, self.lanes)
 
     def _rom_words(self) -> list[int]:
-        return [_pack(row, self.weight_bits) for row in self._padded(self.tap_weights, 0)]
+        """One word per (group, chunk): the group's outputs side by side, lanes within."""
+        w = self._padded(self.tap_weights, 0).reshape(self.groups, self.out_lanes,
+                                                      self.chunks, self.lanes)
+        return [_pack(w[g, :, c].reshape(-1), self.weight_bits)
+                for g in range(self.groups) for c in range(self.chunks)]
 
     def elaborate(self, platform):
         m = Module()
-        L, O, nch = self.lanes, self.outputs, self.chunks
-        wb, xb = self.weight_bits, self.in_bits
+        L, P, G, nch = self.lanes, self.out_lanes, self.groups, self.chunks
+        wb, xb, ab = self.weight_bits, self.in_bits, self.acc.width
 
         m.submodules.weight_rom = wrom = Memory(
-            shape=unsigned(L * wb), depth=O * nch, init=self._rom_words())
+            shape=unsigned(P * L * wb), depth=G * nch, init=self._rom_words())
         m.submodules.bias_rom = brom = Memory(
-            shape=signed(self.acc.width), depth=O, init=[int(b) for b in self.bias])
+            shape=unsigned(P * ab), depth=G,
+            init=[_pack(self.bias[g * P:(g + 1) * P], ab) for g in range(G)])
         wrd, brd = wrom.read_port(), brom.read_port()
 
         # The whole pipeline advances together, and freezes while a finished pixel waits.
         ce = ~self.o.valid | self.o.ready
-        co, ch, addr = Signal(range(O)), Signal(range(nch)), Signal(range(O * nch))
-        last_chunk, last_out = ch == nch - 1, co == O - 1
-        m.d.comb += self.i.ready.eq(ce & last_chunk & last_out)
+        grp, ch, addr = Signal(range(G)), Signal(range(nch)), Signal(range(G * nch))
+        last_chunk, last_group = ch == nch - 1, grp == G - 1
+        m.d.comb += self.i.ready.eq(ce & last_chunk & last_group)
 
         window = [self.i.payload[k // self.channels][k % self.channels]
                   for k in range(self.channels * self.kernel[0] * self.kernel[1])]
         select = self._padded(self.taps, -1)   # -1: a padding lane, operand 0
-        m.d.comb += [wrd.addr.eq(addr), wrd.en.eq(ce),
-                     brd.addr.eq(co), brd.en.eq(ce)]
+        m.d.comb += [wrd.addr.eq(addr), wrd.en.eq(ce), brd.addr.eq(grp), brd.en.eq(ce)]
 
         # Stage 1: operands (the weight and bias ROM outputs arrive in this stage too).
-        v1, first1, last1 = Signal(), Signal(), Signal()
-        co1 = Signal(range(O))
         # Datapath registers need no reset (the valid bits have one): faster to simulate
         # and what the DSP48E1 register slices want.
-        x1 = [Signal(signed(xb), name=f"x1_{l}", reset_less=True) for l in range(L)]
-        # Stage 2: products. Stage 3: their sum. Stage 4: the finished accumulator.
-        p2 = [Signal(signed(xb + wb), name=f"p2_{l}", reset_less=True) for l in range(L)]
-        s3 = Signal(signed(xb + wb + max(1, math.ceil(math.log2(L))) if L > 1 else xb + wb),
-                    reset_less=True)
-        acc = Signal(signed(self.acc.width), reset_less=True)
+        v1, first1, last1 = Signal(), Signal(), Signal()
+        g1 = Signal(range(G))
+        operand_sets = 1 if self.shared_taps else P
+        x1 = [[Signal(signed(xb), name=f"x1_{p}_{l}", reset_less=True) for l in range(L)]
+              for p in range(operand_sets)]
+        # Stage 2: products. Stage 3: their sums. Stage 4: the finished accumulators.
+        p2 = [[Signal(signed(xb + wb), name=f"p2_{p}_{l}", reset_less=True) for l in range(L)]
+              for p in range(P)]
+        sum_bits = xb + wb + (max(1, math.ceil(math.log2(L))) if L > 1 else 0)
+        s3 = [Signal(signed(sum_bits), name=f"s3_{p}", reset_less=True) for p in range(P)]
+        acc = [Signal(signed(ab), name=f"acc_{p}", reset_less=True) for p in range(P)]
+        b2 = [Signal(signed(ab), name=f"b2_{p}", reset_less=True) for p in range(P)]
+        b3 = [Signal(signed(ab), name=f"b3_{p}", reset_less=True) for p in range(P)]
         v2, v3, v4, first2, first3, last2, last3 = (Signal(name=n) for n in
                                                      ("v2", "v3", "v4", "first2", "first3",
                                                       "last2", "last3"))
-        co2, co3, co4 = (Signal(range(O), name=n) for n in ("co2", "co3", "co4"))
-        b2, b3 = (Signal(signed(self.acc.width), reset_less=True) for _ in range(2))
+        g2, g3, g4 = (Signal(range(G), name=n) for n in ("g2", "g3", "g4"))
 
         out = Signal(self.o.payload.shape(), reset_less=True)
         m.d.comb += self.o.payload.eq(out)
-        # One requantizer, shared by all output channels.
-        result = Signal(signed(self.out.width))
-        m.d.comb += result.eq(requantize_hdl(acc, self.acc.frac, self.out))
+        # One requantizer per output lane, shared by the groups.
+        results = [Signal(signed(self.out.width), name=f"result_{p}") for p in range(P)]
+        m.d.comb += [r.eq(requantize_hdl(a, self.acc.frac, self.out))
+                     for r, a in zip(results, acc)]
 
         with m.If(ce):
             with m.If(self.i.valid):
-                m.d.sync += addr.eq(Mux(addr == O * nch - 1, 0, addr + 1))
+                m.d.sync += addr.eq(Mux(addr == G * nch - 1, 0, addr + 1))
                 with m.If(last_chunk):
-                    m.d.sync += [ch.eq(0), co.eq(Mux(last_out, 0, co + 1))]
+                    m.d.sync += [ch.eq(0), grp.eq(Mux(last_group, 0, grp + 1))]
                 with m.Else():
                     m.d.sync += ch.eq(ch + 1)
             with m.Switch(ch if self.shared_taps else addr):
-                for row in range(nch if self.shared_taps else O * nch):
+                for row in range(nch if self.shared_taps else G * nch):
+                    g, c = (0, row) if self.shared_taps else divmod(row, nch)
                     with m.Case(row):
-                        m.d.sync += [x1[l].eq(window[k] if k >= 0 else 0)
-                                     for l, k in enumerate(select[row])]
+                        for p in range(operand_sets):
+                            m.d.sync += [x1[p][l].eq(window[k] if k >= 0 else 0)
+                                         for l, k in enumerate(select[g * P + p, c])]
             m.d.sync += [v1.eq(self.i.valid), first1.eq(ch == 0), last1.eq(last_chunk),
-                         co1.eq(co)]
-            w1 = [wrd.data[l * wb:(l + 1) * wb].as_signed() for l in range(L)]
-            m.d.sync += [p2[l].eq(x1[l] * w1[l]) for l in range(L)]
-            m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1), co2.eq(co1),
-                         b2.eq(brd.data)]
-            m.d.sync += s3.eq(sum(p2[1:], p2[0]))
-            m.d.sync += [v3.eq(v2), first3.eq(first2), last3.eq(last2), co3.eq(co2),
-                         b3.eq(b2)]
-            with m.If(v3):
-                m.d.sync += acc.eq(Mux(first3, b3, acc) + s3)
-            m.d.sync += [v4.eq(v3 & last3), co4.eq(co3)]
+                         g1.eq(grp)]
+            for p in range(P):
+                xs = x1[0 if self.shared_taps else p]
+                w1 = [wrd.data[(p * L + l) * wb:(p * L + l + 1) * wb].as_signed()
+                      for l in range(L)]
+                m.d.sync += [p2[p][l].eq(xs[l] * w1[l]) for l in range(L)]
+                m.d.sync += [b2[p].eq(brd.data[p * ab:(p + 1) * ab].as_signed()),
+                             s3[p].eq(sum(p2[p][1:], p2[p][0])), b3[p].eq(b2[p])]
+                with m.If(v3):
+                    m.d.sync += acc[p].eq(Mux(first3, b3[p], acc[p]) + s3[p])
+            m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1), g2.eq(g1)]
+            m.d.sync += [v3.eq(v2), first3.eq(first2), last3.eq(last2), g3.eq(g2)]
+            m.d.sync += [v4.eq(v3 & last3), g4.eq(g3)]
             with m.If(v4):
-                with m.Switch(co4):
-                    for o in range(O):
-                        with m.Case(o):
-                            m.d.sync += out[o].eq(result)
-            m.d.sync += self.o.valid.eq(v4 & (co4 == O - 1))
+                with m.Switch(g4):
+                    for g in range(G):
+                        with m.Case(g):
+                            m.d.sync += [out[g * P + p].eq(results[p]) for p in range(P)
+                                         if g * P + p < self.outputs]
+            m.d.sync += self.o.valid.eq(v4 & (g4 == G - 1))
         return m

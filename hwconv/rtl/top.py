@@ -9,6 +9,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from .. import ir
+from ..compiler.estimate import parallelism
 from ..fixed import quantize, requantize_hdl
 from .act import ElementwiseUnit, TableUnit, elementwise_function
 from .conv import Conv2dUnit
@@ -38,7 +39,7 @@ def stream_shapes(graph: ir.Graph) -> dict[str, tuple[int, int, int]]:
     return shapes
 
 
-def build_unit(graph: ir.Graph, node: ir.Node, in_shape, lanes: int = DEFAULT_LANES):
+def build_unit(graph: ir.Graph, node: ir.Node, in_shape, lanes=DEFAULT_LANES):
     """The RTL unit of one node, or None for nodes that are only a change of view."""
     if isinstance(node, (ir.Input, ir.Output, ir.Flatten)):
         return None
@@ -77,7 +78,8 @@ def build_unit(graph: ir.Graph, node: ir.Node, in_shape, lanes: int = DEFAULT_LA
         return GlobalPoolUnit(node, in_shape, in_fixed)
     if isinstance(node, ir.WEIGHTED):
         common = dict(in_fixed=in_fixed, weight_bits=node.weight_fixed.width,
-                      acc=ir.acc_type(node, in_fixed), out=node.fixed, lanes=lanes)
+                      acc=ir.acc_type(node, in_fixed), out=node.fixed)
+        common["lanes"], common["out_lanes"] = parallelism(lanes)
         w, b = ir.weight_ints(node), ir.bias_ints(node, in_fixed)
         if isinstance(node, ir.Conv2d):
             return Conv2dUnit(in_shape, ir.dilate(w, node.dilation), b, stride=node.stride,
@@ -131,14 +133,15 @@ def _safe(name: str) -> str:
 
 class DataflowTop(wiring.Component):
     """The whole network: input pixel stream in, output stream out, bit-exact with
-    ``hwconv.reference.run``. ``lanes`` maps node names to multiplier lanes (or is one
-    number for all).
+    ``hwconv.reference.run``. ``lanes`` maps node names to their parallelism (or is one
+    setting for all): multiplier lanes per output, or (lanes, out_lanes) with out_lanes
+    outputs computed side by side.
 
     Every unit input has a FIFO in front of it; a stream read by several nodes goes
     through a Broadcast, and the FIFOs in front of a join are deep enough for the other
     branch's fill (``branch_fifo_depths``)."""
 
-    def __init__(self, graph: ir.Graph, lanes: dict[str, int] | int = DEFAULT_LANES,
+    def __init__(self, graph: ir.Graph, lanes=DEFAULT_LANES,
                  fifo_depth: int = 4):
         if not graph.quantized:
             raise ir.CompileError("the graph is not quantized; run the quantize pass first")
@@ -146,7 +149,7 @@ class DataflowTop(wiring.Component):
         self.shapes = stream_shapes(graph)
         self.units = {}
         for node in graph.nodes:
-            n_lanes = lanes if isinstance(lanes, int) else lanes.get(node.name, DEFAULT_LANES)
+            n_lanes = lanes.get(node.name, DEFAULT_LANES) if isinstance(lanes, dict) else lanes
             unit = build_unit(graph, node, self.shapes[node.inputs[0]] if node.inputs else None,
                               n_lanes)
             if unit is not None:
