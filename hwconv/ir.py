@@ -22,7 +22,8 @@ __all__ = ["Node", "Input", "Conv2d", "Elementwise", "ReLU", "Threshold", "HardT
            "Shrink", "Tanh", "Sigmoid", "Square", "Sqrt", "Reciprocal", "Pool2d", "MaxPool2d", "AvgPool2d",
            "SumPool2d", "LpPool2d", "GlobalPool",
            "Flatten", "Linear", "Binary", "Add", "Sub", "Div", "Requantize", "Scale", "LocalNorm",
-           "Exp", "ChannelReduce", "Softmax", "BatchNorm", "Output", "Graph", "NODE_KINDS"]
+           "Exp", "ChannelReduce", "Softmax", "BatchNorm", "LRN", "Output", "Graph",
+           "NODE_KINDS"]
 
 Shape = tuple[int, ...]
 
@@ -408,12 +409,16 @@ class Sub(Binary):
 
 @dataclass(frozen=True, eq=False)
 class Div(Binary):
-    """gain * a / max(b, 0), through b's normalized reciprocal table (the quotient is
-    rounded once; a saturates where b <= 0)."""
+    """gain * a * max(b, 0) ** power (power -1: a division), through b's normalized
+    table (the result is rounded once; it saturates where b <= 0 and power < 0)."""
 
     gain: float = 1.0
+    power: float = -1.0
     op: ClassVar[str] = "Div"
-    function: ClassVar[str] = "reciprocal"
+
+    @property
+    def function(self) -> str:
+        return "reciprocal" if self.power == -1 else "power"
 
 
 @dataclass(frozen=True, eq=False)
@@ -436,6 +441,36 @@ class ChannelReduce(Node):
         if self.mode == "sum":
             return FixedType(min(48, t.width + max(1, math.ceil(math.log2(channels)))), t.frac)
         return FixedType(max(2, channels.bit_length() + 1), 0)
+
+
+@dataclass(frozen=True, eq=False)
+class LRN(Node):
+    """Cross-channel local response normalization (ONNX LRN, Caffe ACROSS_CHANNELS):
+    x / (bias + alpha / size * sum of x**2 over ``size`` neighbouring channels) ** beta.
+    Lowered to Square -> Requantize -> a banded 1x1 convolution -> Div(power=-beta)."""
+
+    size: int = 5
+    alpha: float = 1e-4
+    beta: float = 0.75
+    bias: float = 1.0
+    op: ClassVar[str] = "LRN"
+
+    def out_shape(self, in_shapes):
+        _map(self, in_shapes[0])
+        if self.size < 1:
+            raise self.error(f"size {self.size} must be at least 1", "size")
+        if not 0 < self.beta <= 4:
+            raise self.error(f"beta {self.beta} is not supported; use 0 < beta <= 4", "beta")
+        if self.bias <= 0 or self.alpha < 0:
+            raise self.error(f"bias {self.bias} must be positive and alpha {self.alpha} not "
+                             f"negative", "bias")
+        return in_shapes[0]
+
+    def window(self, channels: int) -> np.ndarray:
+        """(C, C) bool: channel i is in the sum for output channel o."""
+        lo, hi = (self.size - 1) // 2, math.ceil((self.size - 1) / 2)
+        o, i = np.meshgrid(np.arange(channels), np.arange(channels), indexing="ij")
+        return (i >= o - lo) & (i <= o + hi)
 
 
 @dataclass(frozen=True, eq=False)
@@ -531,7 +566,7 @@ NODE_KINDS: dict[str, type[Node]] = {
     k.__name__: k for k in (Input, Conv2d, ReLU, Threshold, HardTanh, Abs, Shrink, Tanh,
                             Sigmoid, Square, Sqrt, Reciprocal, MaxPool2d, AvgPool2d, SumPool2d, LpPool2d,
                             GlobalPool, Flatten, Linear, Add, Sub, Div, Requantize, Scale,
-                            LocalNorm, Exp, ChannelReduce, Softmax, BatchNorm, Output)}
+                            LocalNorm, Exp, ChannelReduce, Softmax, BatchNorm, LRN, Output)}
 
 WEIGHTED = (Conv2d, Linear)
 TABLED = (Tanh, Sigmoid, Exp)
@@ -572,7 +607,8 @@ def normalized_table(node: Node, in_fixed: FixedType):
     """The table of a Sqrt, Reciprocal or Div node (``in_fixed``: the type of the value
     whose root or reciprocal is taken), generated from its types and gain."""
     from .tables import NormalizedTable
-    return NormalizedTable(node.function, in_fixed.frac, node.fixed, node.gain)
+    return NormalizedTable(node.function, in_fixed.frac, node.fixed, node.gain,
+                           getattr(node, "power", -1.0))
 
 
 def threshold_codes(node, in_fixed: FixedType) -> dict[str, int]:
@@ -603,10 +639,20 @@ def acc_frac(node: Node, in_fixed: FixedType) -> int:
 
 
 def acc_type(node: Node, in_fixed: FixedType) -> FixedType:
-    """The accumulator type, wide enough that the sum of products never overflows."""
+    """The accumulator type: wide enough that the bias plus the sum of products never
+    overflows (the products alone need in + weight + log2(fan_in) bits; a large bias at
+    this fine scale can need more)."""
     fan_in = node.fan_in if isinstance(node, Conv2d) else node.weight.shape[1]
-    width = in_fixed.width + node.weight_fixed.width + max(1, math.ceil(math.log2(fan_in))) + 1
-    return FixedType(min(width, 48), acc_frac(node, in_fixed))
+    frac = acc_frac(node, in_fixed)
+    products = in_fixed.width + node.weight_fixed.width + max(1, math.ceil(math.log2(fan_in)))
+    bias_max = float(np.abs(node.bias).max()) if node.bias.size else 0.0
+    bias_bits = math.ceil(math.log2(bias_max * 2.0 ** frac + 1)) + 1
+    width = max(products, bias_bits) + 1
+    if width > 48:
+        raise node.error(f"the bias ({bias_max:g}) needs a {width}-bit accumulator at "
+                         f"{frac} fractional bits, more than a DSP48E1's 48; use fewer "
+                         f"weight bits (--bits) or rescale the layer", "bias")
+    return FixedType(width, frac)
 
 
 def weight_ints(node: Node) -> np.ndarray:

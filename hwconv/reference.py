@@ -172,6 +172,13 @@ def _batchnorm(node: ir.BatchNorm, x, in_fixed):
     return x * node.scale.reshape(shape) + node.shift.reshape(shape)
 
 
+def _lrn(node: ir.LRN, x, in_fixed):
+    if in_fixed is not None:
+        raise node.error("is lowered before quantization; run passes.lower first")
+    sums = np.einsum("oc,nchw->nohw", node.window(x.shape[1]).astype(np.float64), x * x)
+    return x / (node.bias + node.alpha / node.size * sums) ** node.beta
+
+
 # Each kind's reference: f(node, x, in_fixed) with in_fixed None for float execution.
 REFERENCE = {
     ir.Input: lambda node, x, t: x,
@@ -186,6 +193,7 @@ REFERENCE = {
     ir.ChannelReduce: _channel_reduce,
     ir.Softmax: _softmax,
     ir.BatchNorm: _batchnorm,
+    ir.LRN: _lrn,
     ir.Sigmoid: _tabled,
     ir.MaxPool2d: _maxpool,
     ir.AvgPool2d: _avgpool,
@@ -219,7 +227,7 @@ def _div(node: ir.Div, xs, in_fixed, graph):
     a, b = xs
     if in_fixed is None:
         with np.errstate(divide="ignore", invalid="ignore"):
-            q = node.gain * a / np.maximum(b, 0)
+            q = node.gain * a * np.maximum(b, 0) ** node.power
         return np.where(np.isnan(q), 0.0, q)
     table = ir.normalized_table(node, graph[node.inputs[1]].fixed)
     return table.lookup(np.broadcast_to(b, a.shape), x=a, x_frac=in_fixed.frac)

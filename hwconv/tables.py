@@ -77,8 +77,12 @@ class Table:
 
 
 def make_table(function: str, in_fixed: FixedType, out_fixed: FixedType,
-               max_segments: int = MAX_SEGMENTS) -> Table:
-    f, (dlo, dhi), _ = FUNCTIONS[function]
+               max_segments: int = MAX_SEGMENTS, f=None, domain=None) -> Table:
+    """A table of FUNCTIONS[function] (or of ``f`` over ``domain``, named ``function``)."""
+    if f is None:
+        f, (dlo, dhi), _ = FUNCTIONS[function]
+    else:
+        dlo, dhi = domain
     scale = 2.0 ** in_fixed.frac
     lo = max(in_fixed.min_int, math.floor(dlo * scale))
     hi = min(in_fixed.max_int, math.ceil(dhi * scale) - 1)
@@ -101,29 +105,44 @@ def bit_length(v: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True, eq=False)
 class NormalizedTable:
     """``gain * f(v / 2**in_frac)`` of non-negative codes v into ``out_fixed``, for
-    f = sqrt or reciprocal: functions of a wide dynamic range, through a mantissa table.
+    f = sqrt, reciprocal or x**power: functions of a wide dynamic range, through a
+    mantissa table.
 
     v is normalized to a mantissa m (bits below its ``MANTISSA`` fractional bits
-    truncated) and an exponent: m in [1/4, 1) with an even exponent for sqrt, m in
-    [1/2, 1) for the reciprocal. f(m) comes from an interpolated table with
-    ``out.width + 2`` fractional bits, is multiplied by the gain (``GAIN_BITS``
-    fractional bits), shifted by the exponent's share k and rounded half up once, then
-    saturated. sqrt(0) = 0; 1/0 saturates. The RTL (rtl/normalized.py) takes the same
-    steps.
+    truncated) and an exponent e: m in [1/4, 1) with an even e for sqrt, m in [1/2, 1)
+    otherwise. f(m) comes from an interpolated table with ``out.width + 2`` fractional
+    bits; f(2**e) is a power of two 2**k, times (for a general power) a factor 2**phi
+    from a small table indexed by e. The product with the gain (and, for a division,
+    with the dividend x) is rounded half up once and saturated. f(0) is 0 for sqrt and
+    positive powers, and saturates otherwise. The RTL (rtl/normalized.py) takes the same
+    steps with the same tables.
     """
 
     function: str
     in_frac: int
     out_fixed: FixedType
     gain: float = 1.0
+    power: float = -1.0     # for function "power"
 
     MANTISSA = 20
     GAIN_BITS = 17
+    PHI_BITS = 17           # fractional bits of 2**phi
+    EXPONENTS = 64          # e = 0 .. 63 (inputs up to 63 bits)
 
     def __post_init__(self):
-        if self.function not in ("sqrt", "reciprocal"):
-            raise ValueError(f"normalized function must be sqrt or reciprocal, "
+        if self.function not in ("sqrt", "reciprocal", "power"):
+            raise ValueError(f"normalized function must be sqrt, reciprocal or power, "
                              f"not {self.function!r}")
+        if self.function == "power" and not -4 <= self.power <= 1:
+            raise ValueError(f"power must be in [-4, 1], not {self.power!r}")
+
+    def exponent_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """For a general power, per e: k[e] = floor(p (e - frac)) and 2**phi in
+        PHI_BITS fractional bits, phi = p (e - frac) - k[e]."""
+        t = self.power * (np.arange(self.EXPONENTS) - (self.in_frac + self.pre_shift))
+        k = np.floor(t).astype(np.int64)
+        phi = quantize(np.exp2(t - k), FixedType(self.PHI_BITS + 3, self.PHI_BITS))
+        return k, phi
 
     @property
     def pre_shift(self) -> int:
@@ -138,8 +157,11 @@ class NormalizedTable:
     @property
     def table(self) -> Table:
         q = self.out_fixed.width + 2
-        return make_table(f"{self.function}_mantissa",
-                          FixedType(self.MANTISSA + 2, self.MANTISSA), FixedType(q + 3, q))
+        t_in, t_out = FixedType(self.MANTISSA + 2, self.MANTISSA), FixedType(q + 4, q)
+        if self.function == "power":
+            return make_table(f"power{self.power:g}_mantissa", t_in, t_out,
+                              f=lambda m: m ** self.power, domain=(0.5, 1.0))
+        return make_table(f"{self.function}_mantissa", t_in, t_out)
 
     @property
     def gain_code(self) -> int:
@@ -154,8 +176,15 @@ class NormalizedTable:
         return q + self.GAIN_BITS - self.out_fixed.frac
 
     def exponent_share(self, e, frac):
-        """k: sqrt(m 2**e / 2**frac) = sqrt(m) 2**k; 1 / (m 2**e / 2**frac) = (1/m) 2**k."""
+        """k: sqrt(m 2**e / 2**frac) = sqrt(m) 2**k; 1 / (m 2**e / 2**frac) = (1/m) 2**k;
+        for a general power, k[e] of ``exponent_table``."""
+        if self.function == "power":
+            return self.exponent_table()[0][e]
         return (e - frac) // 2 if self.function == "sqrt" else frac - e
+
+    @property
+    def saturates_at_zero(self) -> bool:
+        return self.function == "reciprocal" or (self.function == "power" and self.power < 0)
 
     def lookup(self, v, x=None, x_frac: int = 0) -> np.ndarray:
         """f of codes v; with ``x`` (codes with ``x_frac`` fractional bits), x * f(v),
@@ -167,16 +196,20 @@ class NormalizedTable:
         p = self.MANTISSA
         mant = np.where(e <= p, v << np.clip(p - e, 0, 62), v >> np.clip(e - p, 0, 62))
         mant = np.maximum(mant, 1 << (p - self.mantissa_low))   # v = 0: any valid mantissa
-        prod = self.table.lookup(mant) * self.gain_code
+        r = self.table.lookup(mant)
+        if self.function == "power":
+            # f(m) * 2**phi, rounded back to the table's precision (keeps int64 products).
+            r = shift_round(r * self.exponent_table()[1][e], self.PHI_BITS)
+        prod = r * self.gain_code
+        sh = self.shift_base + x_frac - self.exponent_share(e, frac)
         if x is not None:
             prod = prod * np.asarray(x, dtype=np.int64)
-        sh = self.shift_base + x_frac - self.exponent_share(e, frac)
         rsh = np.clip(sh, 1, 62)                      # as the hardware: at most 62
         right = (prod + (np.int64(1) << (rsh - 1))) >> rsh
         left = np.clip(prod, -(1 << 40), 1 << 40) << np.clip(-sh, 0, 20)
         huge = np.where(prod < 0, -(1 << 62), np.where(prod > 0, 1 << 62, 0))
         y = saturate(np.where(sh > 0, right, np.where(sh < -20, huge, left)), self.out_fixed)
-        at_zero = 0 if self.function == "sqrt" else self.out_fixed.max_int
-        if x is not None and self.function == "reciprocal":
+        at_zero = self.out_fixed.max_int if self.saturates_at_zero else 0
+        if x is not None and self.saturates_at_zero:
             at_zero = np.where(x < 0, self.out_fixed.min_int, np.where(x > 0, at_zero, 0))
         return np.where(v == 0, at_zero, y)

@@ -24,7 +24,8 @@ def single_node_graph(kind: str, in_shape, *, seed=0, bits=16, **opts) -> ir.Gra
             for i, j in table:
                 conn[j, i] = True
             weight = rng.normal(0, 0.5, (o, c, *k)) * conn[:, :, None, None]
-        node = ir.Conv2d("conv", ("x",), weight=weight, bias=rng.normal(0, 0.5, o),
+        bias = rng.normal(0, 0.5, o) * opts.pop("bias_scale", 1.0)
+        node = ir.Conv2d("conv", ("x",), weight=weight, bias=bias,
                          connections=None if conn.all() else conn, **opts)
         nodes = [node]
     elif kind == "linear":
@@ -51,6 +52,11 @@ def single_node_graph(kind: str, in_shape, *, seed=0, bits=16, **opts) -> ir.Gra
         k = opts.pop("kernel", np.ones((3, 3)))
         g = ir.Graph((ir.Input("x", shape=tuple(in_shape)),
                       ir.LocalNorm("norm", ("x",), kernel=k, **opts), ir.Output("y", ("norm",))))
+        return quantize_graph(lower(g), rng.normal(0, 1, (8, *in_shape)), bits=bits)
+    elif kind == "lrn":
+        from hwconv.compiler.passes.lower import lower
+        g = ir.Graph((ir.Input("x", shape=tuple(in_shape)), ir.LRN("lrn", ("x",), **opts),
+                      ir.Output("y", ("lrn",))))
         return quantize_graph(lower(g), rng.normal(0, 1, (8, *in_shape)), bits=bits)
     elif kind in ("softmax", "argmax"):
         from hwconv.compiler.passes.lower import lower

@@ -29,7 +29,7 @@ SAMPLES = {
     ir.Scale: ("localnorm", (2, 6, 6), {"mode": "subtractive"}),
     ir.Exp: ("softmax", (4, 2, 2), {}), ir.ChannelReduce: ("argmax", (4, 2, 2), {}),
 }
-LOWERED = {ir.LpPool2d, ir.LocalNorm, ir.Softmax}   # rewritten into the kinds above before quantization
+LOWERED = {ir.LpPool2d, ir.LocalNorm, ir.Softmax, ir.LRN}   # rewritten into the kinds above before quantization
 FOLDED = {ir.BatchNorm}   # merged into the layer before it (passes/fold_batchnorm.py)
 VIEWS = {ir.Input, ir.Output, ir.Flatten}
 

@@ -45,18 +45,32 @@ class NormalizedTableUnit(TableUnit):
         m.d.comb += mant.eq(Mux(v == 0, 1 << (p - s.mantissa_low), Mux(e <= p, left, right)))
         frac = s.in_frac + s.pre_shift
         k = Signal(signed(8), name=f"k{lane}")
-        m.d.comb += k.eq((e - frac) >> 1 if s.function == "sqrt" else frac - e)
-        return mant, {"k": k, "zero": v == 0}
+        carry = {"k": k, "zero": v == 0}
+        if s.function == "power":
+            # k[e] and 2**phi[e] from the same tables as NormalizedTable.lookup.
+            ks, phis = s.exponent_table()
+            phi = Signal(unsigned(s.PHI_BITS + 2), name=f"phi{lane}")
+            with m.Switch(e):
+                for ev in range(min(len(ks), 1 << len(e))):
+                    with m.Case(ev):
+                        m.d.comb += [k.eq(int(ks[ev])), phi.eq(int(phis[ev]))]
+            carry["phi"] = phi
+        else:
+            m.d.comb += k.eq((e - frac) >> 1 if s.function == "sqrt" else frac - e)
+        return mant, carry
 
     x_frac = 0   # fractional bits of a multiplier input (DivCore)
 
     def back(self, y, carried):
         s = self.sqrt
         out = s.out_fixed
+        if "phi" in carried:   # as NormalizedTable.lookup: f(m) * 2**phi, rounded
+            y = (y * carried["phi"] + (1 << (s.PHI_BITS - 1))) >> s.PHI_BITS
         prod = y * Const(s.gain_code, signed(s.GAIN_BITS + 2))
+        base = s.shift_base + self.x_frac
         if "x" in carried:
             prod = prod * carried["x"]
-        sh = Const(s.shift_base + self.x_frac, signed(9)) - carried["k"]
+        sh = Const(base, signed(9)) - carried["k"]
         # Round half up by a variable right shift (at most 62), or shift left: as
         # NormalizedTable.lookup does.
         rsh = Mux(sh > 62, 62, sh).as_unsigned()[:6]
@@ -66,8 +80,8 @@ class NormalizedTableUnit(TableUnit):
         huge = Mux(prod < 0, lo, Mux(prod > 0, hi, 0))
         value = Mux(sh > 0, right, Mux(sh < -20, huge, left))
         result = requantize_hdl(value, out.frac, out)
-        at_zero = 0 if s.function == "sqrt" else hi
-        if "x" in carried and s.function == "reciprocal":
+        at_zero = hi if s.saturates_at_zero else 0
+        if "x" in carried and s.saturates_at_zero:
             at_zero = Mux(carried["x"] < 0, lo, Mux(carried["x"] > 0, hi, 0))
         return Mux(carried["zero"], at_zero, result)
 

@@ -239,3 +239,13 @@ def test_batchnorm_folds_and_matches_onnxruntime(after):
     x = rng.normal(0, 1, (2, 2, 6, 6))
     np.testing.assert_allclose(reference.run_float(folded, x), ort_run(m, x), atol=1e-4)
     np.testing.assert_allclose(reference.run_float(g, x), ort_run(m, x), atol=1e-4)
+
+
+@pytest.mark.parametrize("size,alpha,beta,bias", [(5, 1e-4, 0.75, 1.0), (7, 0.3, 0.5, 2.0),
+                                                  (3, 0.1, 1.0, 1.0)])
+def test_lrn_matches_onnxruntime(size, alpha, beta, bias):
+    m = make_model([helper.make_node("LRN", ["x"], ["y"], name="lrn", size=size, alpha=alpha,
+                                     beta=beta, bias=bias)], {}, in_shape=(1, 6, 3, 4))
+    x = np.random.default_rng(10).normal(0, 2, (3, 6, 3, 4))
+    np.testing.assert_allclose(reference.run_float(load_onnx(m), x), ort_run(m, x), rtol=1e-5,
+                               atol=1e-6)

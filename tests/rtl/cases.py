@@ -28,6 +28,8 @@ UNIT_CASES = [
     ("lcn_contrastive", "localnorm", (3, 7, 6), dict(mode="contrastive",
                                                      kernel=np.outer([1, 2, 3, 2, 1],
                                                                      [1, 2, 3, 2, 1])), 15),
+    ("lrn_alexnet", "lrn", (6, 3, 4), dict(size=5, alpha=1e-2, beta=0.75, bias=2.0), 5),
+    ("lrn_even", "lrn", (4, 3, 3), dict(size=2, alpha=0.5, beta=0.5, bias=1.0), 2),
     ("softmax_map", "softmax", (5, 3, 4), {}, 1),
     ("softmax_vector", "softmax", (10,), {}, 1),
     ("argmax_map", "argmax", (6, 3, 4), {}, 1),
@@ -44,6 +46,8 @@ UNIT_CASES = [
     ("conv_grouped_out_lanes", "conv", (4, 5, 5), dict(kernel=(3, 3), groups=2, outputs=4),
      (5, 3)),
     ("linear_out_lanes", "linear", (3, 2, 2), dict(outputs=7), (6, 4)),
+    # A bias far larger than the products: the accumulator must be sized for it.
+    ("conv_big_bias", "conv", (2, 5, 5), dict(kernel=(3, 3), outputs=3, bias_scale=4000.0), 9),
     ("conv3s3", "conv", (2, 9, 8), dict(kernel=(3, 3), stride=(3, 3), outputs=2), 3),
     ("conv_dilated", "conv", (2, 9, 8), dict(kernel=(3, 3), dilation=(2, 3), pads=(2, 1, 2, 1),
                                              outputs=3), 6),

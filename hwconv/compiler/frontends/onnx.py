@@ -23,7 +23,7 @@ ELEMENTWISE = {"Relu": ir.ReLU, "Abs": ir.Abs, "Tanh": ir.Tanh, "Sigmoid": ir.Si
 CLIP_NONE = 1e30   # an absent Clip limit: far beyond any fixed-point range, so it saturates
 SUPPORTED_OPS = ("Conv", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool",
                  "Flatten", "Reshape", "Gemm", "MatMul", "Add", *ELEMENTWISE,
-                 "Shrink", "Clip", "Softmax", "ArgMax", "BatchNormalization", "Identity",
+                 "Shrink", "Clip", "Softmax", "ArgMax", "BatchNormalization", "LRN", "Identity",
                  "Dropout")
 
 
@@ -159,6 +159,12 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
             n.only("axis", (1,), 0, "only the channel axis (axis=1) is supported")
             n.only("select_last_index", (0,), 0, "use select_last_index=0")
             add(ir.ChannelReduce(n.name, (src,), mode="argmax"), n.proto.output)
+        elif n.op == "LRN":
+            if "size" not in n.attrs:
+                raise n.error("the size attribute is required", "size")
+            add(ir.LRN(n.name, (src,), size=int(n.attr("size", 5)),
+                       alpha=float(n.attr("alpha", 1e-4)), beta=float(n.attr("beta", 0.75)),
+                       bias=float(n.attr("bias", 1.0))), n.proto.output)
         elif n.op == "BatchNormalization":
             if len(n.proto.output) > 1 and any(n.proto.output[1:]):
                 raise n.error("training-mode outputs (running mean and variance) are not "

@@ -11,6 +11,8 @@ border correction (E of all-ones maps, a constant per position):
   contrastive: subtractive, then divisive on its output.
 
 Softmax becomes ChannelReduce max -> Sub -> Exp -> ChannelReduce sum -> Div.
+LRN becomes Square -> Requantize -> a banded 1x1 convolution (alpha / size on the window,
+bias as its bias) -> Div with power -beta.
 """
 from __future__ import annotations
 
@@ -82,9 +84,21 @@ def _lower_softmax(node: ir.Softmax, shape) -> list[ir.Node]:
             ir.Div(p, (f"{p}/exp", f"{p}/sum"))]
 
 
+def _lower_lrn(node: ir.LRN, shape) -> list[ir.Node]:
+    p, src = node.name, node.inputs[0]
+    window = node.window(shape[0])
+    weight = (window * (node.alpha / node.size))[:, :, None, None]
+    return [ir.Square(f"{p}/square", (src,)),
+            ir.Requantize(f"{p}/square_q", (f"{p}/square",)),
+            ir.Conv2d(f"{p}/scale", (f"{p}/square_q",), weight=weight,
+                      bias=np.full(shape[0], float(node.bias)), connections=window),
+            ir.Div(p, (src, f"{p}/scale"), power=-node.beta)]
+
+
 LOWERINGS = {ir.LpPool2d: lambda node, shape: _lower_lppool(node),
              ir.LocalNorm: _lower_local_norm,
-             ir.Softmax: _lower_softmax}
+             ir.Softmax: _lower_softmax,
+             ir.LRN: _lower_lrn}
 
 
 def lower(graph: ir.Graph) -> ir.Graph:
