@@ -22,7 +22,8 @@ __all__ = ["Node", "Input", "Conv2d", "Elementwise", "ReLU", "Threshold", "HardT
            "Shrink", "Tanh", "Sigmoid", "Square", "Sqrt", "Reciprocal", "Pool2d", "MaxPool2d", "AvgPool2d",
            "SumPool2d", "LpPool2d", "GlobalPool",
            "Flatten", "Linear", "Binary", "Add", "Sub", "Div", "Requantize", "Scale", "LocalNorm",
-           "Exp", "ChannelReduce", "Softmax", "BatchNorm", "LRN", "Output", "Graph",
+           "Exp", "ChannelReduce", "Softmax", "BatchNorm", "LRN", "Log", "LogSoftmax", "Output",
+           "Graph",
            "NODE_KINDS"]
 
 Shape = tuple[int, ...]
@@ -230,6 +231,14 @@ class Sqrt(Elementwise):
         if not 0 < self.gain <= 1:
             raise self.error(f"gain {self.gain} must be in (0, 1]", "gain")
         return in_shapes[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Log(Sqrt):
+    """log(x) (x <= 0 saturates to the most negative code), by a normalized table."""
+
+    op: ClassVar[str] = "Log"
+    function: ClassVar[str] = "log"
 
 
 @dataclass(frozen=True, eq=False)
@@ -444,6 +453,17 @@ class ChannelReduce(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class LogSoftmax(Node):
+    """x - max - log(sum(exp(x - max))) across channels (or a vector's values). Lowered to
+    ChannelReduce max -> Sub -> Exp -> ChannelReduce sum -> Log -> Sub."""
+
+    op: ClassVar[str] = "LogSoftmax"
+
+    def out_shape(self, in_shapes):
+        return in_shapes[0]
+
+
+@dataclass(frozen=True, eq=False)
 class LRN(Node):
     """Cross-channel local response normalization (ONNX LRN, Caffe ACROSS_CHANNELS):
     x / (bias + alpha / size * sum of x**2 over ``size`` neighbouring channels) ** beta.
@@ -566,7 +586,8 @@ NODE_KINDS: dict[str, type[Node]] = {
     k.__name__: k for k in (Input, Conv2d, ReLU, Threshold, HardTanh, Abs, Shrink, Tanh,
                             Sigmoid, Square, Sqrt, Reciprocal, MaxPool2d, AvgPool2d, SumPool2d, LpPool2d,
                             GlobalPool, Flatten, Linear, Add, Sub, Div, Requantize, Scale,
-                            LocalNorm, Exp, ChannelReduce, Softmax, BatchNorm, LRN, Output)}
+                            LocalNorm, Exp, ChannelReduce, Softmax, BatchNorm, LRN, Log,
+                            LogSoftmax, Output)}
 
 WEIGHTED = (Conv2d, Linear)
 TABLED = (Tanh, Sigmoid, Exp)

@@ -121,6 +121,9 @@ def _normalized(node: ir.Sqrt, x, in_fixed):
     x = np.maximum(x, 0)
     if node.function == "sqrt":
         return node.gain * np.sqrt(x)
+    if node.function == "log":
+        with np.errstate(divide="ignore"):
+            return np.log(x)
     with np.errstate(divide="ignore"):
         return node.gain / x
 
@@ -161,8 +164,10 @@ def _channel_reduce(node: ir.ChannelReduce, x, in_fixed):
 def _softmax(node: ir.Softmax, x, in_fixed):
     if in_fixed is not None:
         raise node.error("is lowered before quantization; run passes.lower first")
-    e = np.exp(x - x.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    d = x - x.max(axis=1, keepdims=True)
+    if isinstance(node, ir.LogSoftmax):
+        return d - np.log(np.exp(d).sum(axis=1, keepdims=True))
+    return np.exp(d) / np.exp(d).sum(axis=1, keepdims=True)
 
 
 def _batchnorm(node: ir.BatchNorm, x, in_fixed):
@@ -192,6 +197,8 @@ REFERENCE = {
     ir.Exp: _tabled,
     ir.ChannelReduce: _channel_reduce,
     ir.Softmax: _softmax,
+    ir.LogSoftmax: _softmax,
+    ir.Log: _normalized,
     ir.BatchNorm: _batchnorm,
     ir.LRN: _lrn,
     ir.Sigmoid: _tabled,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .fixed import FixedType, quantize, saturate, shift_round
+from .fixed import FixedType, quantize, requantize, saturate, shift_round
 
 __all__ = ["Table", "make_table", "FUNCTIONS", "MAX_SEGMENTS", "NormalizedTable", "bit_length"]
 
@@ -40,6 +40,7 @@ FUNCTIONS = {
     # Of a normalized mantissa (NormalizedTable): smooth on its domain, so few segments do.
     "sqrt_mantissa": (np.sqrt, (0.25, 1.0), (0.5, 1.0)),
     "reciprocal_mantissa": (lambda m: 1.0 / m, (0.5, 1.0), (1.0, 2.0)),
+    "log_mantissa": (np.log, (0.5, 1.0), (-0.7, 0.0)),
 }
 
 
@@ -105,8 +106,8 @@ def bit_length(v: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True, eq=False)
 class NormalizedTable:
     """``gain * f(v / 2**in_frac)`` of non-negative codes v into ``out_fixed``, for
-    f = sqrt, reciprocal or x**power: functions of a wide dynamic range, through a
-    mantissa table.
+    f = sqrt, reciprocal, x**power or log (where the gain is not used): functions of a wide
+    dynamic range, through a mantissa table.
 
     v is normalized to a mantissa m (bits below its ``MANTISSA`` fractional bits
     truncated) and an exponent e: m in [1/4, 1) with an even e for sqrt, m in [1/2, 1)
@@ -128,13 +129,19 @@ class NormalizedTable:
     GAIN_BITS = 17
     PHI_BITS = 17           # fractional bits of 2**phi
     EXPONENTS = 64          # e = 0 .. 63 (inputs up to 63 bits)
+    LOG_EXTRA = 8           # extra fractional bits for log's (e - frac) ln 2 term
 
     def __post_init__(self):
-        if self.function not in ("sqrt", "reciprocal", "power"):
-            raise ValueError(f"normalized function must be sqrt, reciprocal or power, "
+        if self.function not in ("sqrt", "reciprocal", "power", "log"):
+            raise ValueError(f"normalized function must be sqrt, reciprocal, power or log, "
                              f"not {self.function!r}")
         if self.function == "power" and not -4 <= self.power <= 1:
             raise ValueError(f"power must be in [-4, 1], not {self.power!r}")
+
+    @property
+    def ln2_code(self) -> int:
+        q = self.out_fixed.width + 2 + self.LOG_EXTRA
+        return int(quantize(math.log(2), FixedType(q + 2, q)))
 
     def exponent_table(self) -> tuple[np.ndarray, np.ndarray]:
         """For a general power, per e: k[e] = floor(p (e - frac)) and 2**phi in
@@ -197,6 +204,13 @@ class NormalizedTable:
         mant = np.where(e <= p, v << np.clip(p - e, 0, 62), v >> np.clip(e - p, 0, 62))
         mant = np.maximum(mant, 1 << (p - self.mantissa_low))   # v = 0: any valid mantissa
         r = self.table.lookup(mant)
+        if self.function == "log":
+            # log(m 2**e / 2**frac) = log(m) + (e - frac) ln 2, added at LOG_EXTRA more
+            # fractional bits, rounded once.
+            q = self.out_fixed.width + 2 + self.LOG_EXTRA
+            total = (r << self.LOG_EXTRA) + (e - frac) * self.ln2_code
+            y = requantize(total, q, self.out_fixed)
+            return np.where(v == 0, self.out_fixed.min_int, y)
         if self.function == "power":
             # f(m) * 2**phi, rounded back to the table's precision (keeps int64 products).
             r = shift_round(r * self.exponent_table()[1][e], self.PHI_BITS)

@@ -58,9 +58,10 @@ def single_node_graph(kind: str, in_shape, *, seed=0, bits=16, **opts) -> ir.Gra
         g = ir.Graph((ir.Input("x", shape=tuple(in_shape)), ir.LRN("lrn", ("x",), **opts),
                       ir.Output("y", ("lrn",))))
         return quantize_graph(lower(g), rng.normal(0, 1, (8, *in_shape)), bits=bits)
-    elif kind in ("softmax", "argmax"):
+    elif kind in ("softmax", "logsoftmax", "argmax"):
         from hwconv.compiler.passes.lower import lower
         head = ir.Softmax("out", ("x",)) if kind == "softmax" else \
+            ir.LogSoftmax("out", ("x",)) if kind == "logsoftmax" else \
             ir.ChannelReduce("out", ("x",), mode="argmax")
         g = ir.Graph((ir.Input("x", shape=tuple(in_shape)), head, ir.Output("y", ("out",))))
         return quantize_graph(lower(g), rng.normal(0, 2, (8, *in_shape)), bits=bits)

@@ -59,3 +59,16 @@ def test_reciprocal_within_one_lsb(in_frac, gain):
     assert err.max() <= 0.85
     assert NormalizedTable("reciprocal", in_frac, out, gain).lookup(np.array([0]))[0] == \
         out.max_int
+
+
+@pytest.mark.parametrize("in_frac", [0, 7, 16, 26])
+def test_log_within_one_lsb(in_frac):
+    from hwconv.tables import NormalizedTable
+    out = FixedType(16, 10)
+    rng = np.random.default_rng(in_frac)
+    v = np.unique(np.concatenate([np.arange(1, 4096), rng.integers(1, 2 ** 44, 50_000),
+                                  1 << np.arange(45)]))
+    exact = np.clip(np.log(v / 2.0 ** in_frac) * 2 ** out.frac, out.min_int, out.max_int)
+    table = NormalizedTable("log", in_frac, out)
+    assert np.abs(table.lookup(v) - exact).max() <= 0.55
+    assert table.lookup(np.array([0]))[0] == out.min_int

@@ -55,6 +55,8 @@ class NormalizedTableUnit(TableUnit):
                     with m.Case(ev):
                         m.d.comb += [k.eq(int(ks[ev])), phi.eq(int(phis[ev]))]
             carry["phi"] = phi
+        elif s.function == "log":
+            m.d.comb += k.eq(e - frac)   # log's exponent term is (e - frac) ln 2
         else:
             m.d.comb += k.eq((e - frac) >> 1 if s.function == "sqrt" else frac - e)
         return mant, carry
@@ -64,6 +66,11 @@ class NormalizedTableUnit(TableUnit):
     def back(self, y, carried):
         s = self.sqrt
         out = s.out_fixed
+        if s.function == "log":   # as NormalizedTable.lookup: log(m) + (e - frac) ln 2
+            q = out.width + 2 + s.LOG_EXTRA
+            total = (y << s.LOG_EXTRA) + carried["k"] * Const(s.ln2_code, signed(q + 2))
+            lo = Const(out.min_int, signed(out.width + 1))
+            return Mux(carried["zero"], lo, requantize_hdl(total, q, out))
         if "phi" in carried:   # as NormalizedTable.lookup: f(m) * 2**phi, rounded
             y = (y * carried["phi"] + (1 << (s.PHI_BITS - 1))) >> s.PHI_BITS
         prod = y * Const(s.gain_code, signed(s.GAIN_BITS + 2))

@@ -62,7 +62,7 @@ def build_unit(graph: ir.Graph, node: ir.Node, in_shape, lanes=DEFAULT_LANES):
     if isinstance(node, ir.Square):
         return ElementwiseUnit(in_shape[0], in_fixed.width, lambda x: x * x,
                                out_width=node.fixed.width)
-    if isinstance(node, ir.Sqrt):   # and Reciprocal
+    if isinstance(node, ir.Sqrt):   # and Reciprocal, Log
         return NormalizedTableUnit(in_shape[0], in_fixed.width,
                                    ir.normalized_table(node, in_fixed))
     if isinstance(node, ir.TABLED):

@@ -249,3 +249,14 @@ def test_lrn_matches_onnxruntime(size, alpha, beta, bias):
     x = np.random.default_rng(10).normal(0, 2, (3, 6, 3, 4))
     np.testing.assert_allclose(reference.run_float(load_onnx(m), x), ort_run(m, x), rtol=1e-5,
                                atol=1e-6)
+
+
+def test_log_softmax_matches_onnxruntime():
+    rng = np.random.default_rng(12)
+    m = make_model([helper.make_node("Flatten", ["x"], ["f"], name="flat"),
+                    helper.make_node("Gemm", ["f", "w", "b"], ["z"], name="fc", transB=1),
+                    helper.make_node("LogSoftmax", ["z"], ["y"], name="lsm")],
+                   {"w": rng.normal(0, 1, (10, 18)), "b": rng.normal(0, 1, 10)},
+                   in_shape=(1, 2, 3, 3), opset=13, out_shape=[1, 10])
+    x = rng.normal(0, 1, (4, 2, 3, 3))
+    np.testing.assert_allclose(reference.run_float(load_onnx(m), x), ort_run(m, x), atol=1e-5)

@@ -32,6 +32,8 @@ UNIT_CASES = [
     ("lrn_even", "lrn", (4, 3, 3), dict(size=2, alpha=0.5, beta=0.5, bias=1.0), 2),
     ("softmax_map", "softmax", (5, 3, 4), {}, 1),
     ("softmax_vector", "softmax", (10,), {}, 1),
+    ("logsoftmax_vector", "logsoftmax", (10,), {}, 1),
+    ("logsoftmax_map", "logsoftmax", (4, 2, 3), {}, 1),
     ("argmax_map", "argmax", (6, 3, 4), {}, 1),
     ("channel_sum", "channelreduce", (7, 2, 3), dict(mode="sum"), 1),
     ("globalavg", "globalpool", (3, 5, 7), dict(mode="avg"), 1),

@@ -23,7 +23,8 @@ ELEMENTWISE = {"Relu": ir.ReLU, "Abs": ir.Abs, "Tanh": ir.Tanh, "Sigmoid": ir.Si
 CLIP_NONE = 1e30   # an absent Clip limit: far beyond any fixed-point range, so it saturates
 SUPPORTED_OPS = ("Conv", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool",
                  "Flatten", "Reshape", "Gemm", "MatMul", "Add", *ELEMENTWISE,
-                 "Shrink", "Clip", "Softmax", "ArgMax", "BatchNormalization", "LRN", "Identity",
+                 "Shrink", "Clip", "Softmax", "LogSoftmax", "ArgMax", "BatchNormalization", "LRN",
+                 "Identity",
                  "Dropout")
 
 
@@ -144,7 +145,7 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
             alias[n.proto.output[0]] = src
         elif n.op in ELEMENTWISE:
             add(ELEMENTWISE[n.op](n.name, (src,)), n.proto.output)
-        elif n.op == "Softmax":
+        elif n.op in ("Softmax", "LogSoftmax"):
             shape = ir.Graph(tuple(nodes))._shapes[src]
             axis = n.attr("axis", -1 if opset >= 13 else 1)
             channel_axis = (1, -1) if len(shape) == 1 else (1,) if opset >= 13 else ()
@@ -154,7 +155,8 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
                               f"softmax runs across channels (axis=1"
                               f"{'' if opset >= 13 else ', opset 13 or later for maps'})",
                               "axis")
-            add(ir.Softmax(n.name, (src,)), n.proto.output)
+            kind = ir.Softmax if n.op == "Softmax" else ir.LogSoftmax
+            add(kind(n.name, (src,)), n.proto.output)
         elif n.op == "ArgMax":
             n.only("axis", (1,), 0, "only the channel axis (axis=1) is supported")
             n.only("select_last_index", (0,), 0, "use select_last_index=0")

@@ -10,7 +10,8 @@ border correction (E of all-ones maps, a constant per position):
   divisive:    x / Threshold(Scale(Sqrt(E(Requantize(Square(x)))), 1/coef))
   contrastive: subtractive, then divisive on its output.
 
-Softmax becomes ChannelReduce max -> Sub -> Exp -> ChannelReduce sum -> Div.
+Softmax becomes ChannelReduce max -> Sub -> Exp -> ChannelReduce sum -> Div, and
+LogSoftmax ... -> ChannelReduce sum -> Log -> Sub from the shifted input.
 LRN becomes Square -> Requantize -> a banded 1x1 convolution (alpha / size on the window,
 bias as its bias) -> Div with power -beta.
 """
@@ -84,6 +85,16 @@ def _lower_softmax(node: ir.Softmax, shape) -> list[ir.Node]:
             ir.Div(p, (f"{p}/exp", f"{p}/sum"))]
 
 
+def _lower_log_softmax(node: ir.LogSoftmax, shape) -> list[ir.Node]:
+    p, src = node.name, node.inputs[0]
+    return [ir.ChannelReduce(f"{p}/max", (src,), mode="max"),
+            ir.Sub(f"{p}/shifted", (src, f"{p}/max")),
+            ir.Exp(f"{p}/exp", (f"{p}/shifted",)),
+            ir.ChannelReduce(f"{p}/sum", (f"{p}/exp",), mode="sum"),
+            ir.Log(f"{p}/log_sum", (f"{p}/sum",)),
+            ir.Sub(p, (f"{p}/shifted", f"{p}/log_sum"))]
+
+
 def _lower_lrn(node: ir.LRN, shape) -> list[ir.Node]:
     p, src = node.name, node.inputs[0]
     window = node.window(shape[0])
@@ -98,6 +109,7 @@ def _lower_lrn(node: ir.LRN, shape) -> list[ir.Node]:
 LOWERINGS = {ir.LpPool2d: lambda node, shape: _lower_lppool(node),
              ir.LocalNorm: _lower_local_norm,
              ir.Softmax: _lower_softmax,
+             ir.LogSoftmax: _lower_log_softmax,
              ir.LRN: _lower_lrn}
 
 
