@@ -273,11 +273,21 @@ class Exp(Elementwise):
 
 @dataclass(frozen=True, eq=False)
 class Pool2d(Node):
-    """A window reduction per channel; pads (top, left, bottom, right)."""
+    """A window reduction per channel; pads (top, left, bottom, right); ``ceil_mode``
+    adds the last partial windows (as ONNX and PyTorch: a window must start inside the
+    input or its left/top padding)."""
 
     kernel: tuple[int, int] = (2, 2)
     stride: tuple[int, int] = (2, 2)
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    ceil_mode: bool = False
+
+    def _extent(self, size: int, k: int, s: int, before: int, after: int) -> int:
+        span = size + before + after - k
+        if not self.ceil_mode:
+            return span // s + 1
+        n = -(-span // s) + 1
+        return n - 1 if (n - 1) * s >= size + before else n
 
     def out_shape(self, in_shapes):
         c, h, w = _map(self, in_shapes[0])
@@ -289,7 +299,16 @@ class Pool2d(Node):
         if h + t + b < kh or w + l + r < kw:
             raise self.error(f"kernel {kh}x{kw} is larger than the padded input "
                              f"{h + t + b}x{w + l + r}", "kernel_shape")
-        return (c, (h + t + b - kh) // sh + 1, (w + l + r - kw) // sw + 1)
+        return (c, self._extent(h, kh, sh, t, b), self._extent(w, kw, sw, l, r))
+
+    def window_pads(self, in_shape) -> tuple[int, int, int, int]:
+        """The padding the windows really see: ``pads`` plus, in ceil mode, what the last
+        partial windows reach beyond them."""
+        _, h, w = in_shape
+        _, ho, wo = self.out_shape([tuple(in_shape)])
+        (kh, kw), (sh, sw) = self.kernel, self.stride
+        t, l, b, r = self.pads
+        return (t, l, max(b, (ho - 1) * sh + kh - h - t), max(r, (wo - 1) * sw + kw - w - l))
 
 
 @dataclass(frozen=True, eq=False)
@@ -301,13 +320,34 @@ class MaxPool2d(Pool2d):
 
 @dataclass(frozen=True, eq=False)
 class AvgPool2d(Pool2d):
-    """The mean of each window, zero padding counted in the divisor (count_include_pad)."""
+    """The mean of each window. ``count_include_pad``: zero padding counts in the divisor
+    (the extra reach of ceil mode never does), else only the input's own values count."""
 
+    count_include_pad: bool = True
     op: ClassVar[str] = "AveragePool"
 
     @property
     def count(self) -> int:
         return self.kernel[0] * self.kernel[1]
+
+    def counts(self, in_shape) -> tuple[np.ndarray, np.ndarray]:
+        """Values counted per output row and per output column; a window's divisor is
+        their product (the counted region is a rectangle)."""
+        _, h, w = in_shape
+        _, ho, wo = self.out_shape([tuple(in_shape)])
+        t, l, b, r = self.pads
+
+        def along(n_out, k, s, before, after, size):
+            lo, hi = (-before, size + after) if self.count_include_pad else (0, size)
+            start = np.arange(n_out) * s - before
+            return np.minimum(start + k, hi) - np.maximum(start, lo)
+
+        return (along(ho, self.kernel[0], self.stride[0], t, b, h),
+                along(wo, self.kernel[1], self.stride[1], l, r, w))
+
+    def uniform(self, in_shape) -> bool:
+        ch, cw = self.counts(in_shape)
+        return bool(np.all(ch == self.kernel[0]) and np.all(cw == self.kernel[1]))
 
 
 @dataclass(frozen=True, eq=False)
@@ -600,13 +640,14 @@ SAME_TYPE = (ReLU, Threshold, HardTanh, Abs, Shrink, MaxPool2d, AvgPool2d, Globa
              Output)
 
 
-def mean_multiplier(count: int, t: FixedType) -> tuple[int, int]:
+def mean_multiplier(count: int, t: FixedType, most: int | None = None) -> tuple[int, int]:
     """(R, s): a mean of ``count`` codes is ``requantize(sum * R, t.frac + s, t)``.
 
-    R = round(2**s / count) with s = (t.width - 1) + ceil(log2(count)), so the reciprocal's
-    own error adds at most 1/2 LSB: |sum| * |R/2**s - 1/count| <= 2**(w-1) * count / 2**(s+1).
+    R = round(2**s / count) with s = (t.width - 1) + ceil(log2(most)), ``most`` the largest
+    count the unit sees (``count`` by default), so the reciprocal's own error adds at most
+    1/2 LSB: |sum| * |R/2**s - 1/count| <= 2**(w-1) * count / 2**(s+1).
     """
-    s = (t.width - 1) + max(0, math.ceil(math.log2(count)))
+    s = (t.width - 1) + max(0, math.ceil(math.log2(most or count)))
     return int(quantize(1.0 / count, FixedType(min(48, s + 2), s))), s
 
 

@@ -36,7 +36,7 @@ def _conv(x, w, b, node: ir.Conv2d):
 
 def _maxpool(node: ir.MaxPool2d, x, in_fixed):
     low = -np.inf if in_fixed is None else in_fixed.min_int
-    t, l, b, r = node.pads
+    t, l, b, r = node.window_pads(x.shape[1:])
     x = np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=low)
     return _windows(x, node.kernel, node.stride).max(axis=(4, 5))
 
@@ -51,8 +51,19 @@ def _mean(sums, count: int, in_fixed):
 
 
 def _avgpool(node: ir.AvgPool2d, x, in_fixed):
-    sums = _windows(_pad(x, node.pads), node.kernel, node.stride).sum(axis=(4, 5))
-    return _mean(sums, node.count, in_fixed)
+    sums = _windows(_pad(x, node.window_pads(x.shape[1:])), node.kernel, node.stride)\
+        .sum(axis=(4, 5))
+    if node.uniform(x.shape[1:]):
+        return _mean(sums, node.count, in_fixed)
+    ch, cw = node.counts(x.shape[1:])
+    counts = ch[:, None] * cw[None, :]
+    if in_fixed is None:
+        return sums / counts
+    # One multiplier per divisor, all at the scale of the full window's.
+    r = np.array([[ir.mean_multiplier(int(c), in_fixed, node.count)[0] for c in row]
+                  for row in counts])
+    s = ir.mean_multiplier(node.count, in_fixed)[1]
+    return requantize(sums * r, in_fixed.frac + s, in_fixed)
 
 
 def _globalpool(node: ir.GlobalPool, x, in_fixed):

@@ -10,6 +10,8 @@ from tests.graphs import random_frames, single_node_graph
 @pytest.mark.parametrize("kind,shape,opts", [
     ("avgpool", (2, 9, 9), dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1))),
     ("avgpool", (2, 8, 8), dict(kernel=(2, 2), stride=(2, 2))),
+    ("avgpool", (2, 9, 8), dict(kernel=(3, 3), stride=(2, 2), pads=(1, 1, 0, 1),
+                                ceil_mode=True, count_include_pad=False)),
     ("globalpool", (3, 7, 5), dict(mode="avg")),
     ("globalpool", (2, 28, 28), dict(mode="avg"))])
 def test_means_are_within_one_lsb(kind, shape, opts):

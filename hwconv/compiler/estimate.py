@@ -61,7 +61,8 @@ def cycles(node: ir.Node, graph: ir.Graph, in_stream_shape, lanes: int) -> int:
     c, h, w = in_stream_shape
     take = h * w
     if hasattr(node, "pads"):
-        t, l, b, r = node.pads
+        t, l, b, r = node.window_pads(in_stream_shape) if isinstance(node, ir.Pool2d) \
+            else node.pads
         take = (h + t + b) * (w + l + r)
     if isinstance(node, ir.WEIGHTED):
         out = graph.shape(node.name)
@@ -113,7 +114,8 @@ def resources(node: ir.Node, graph: ir.Graph, in_shape, lanes: int) -> dict:
         getattr(node, "kernel", None) if isinstance(node, (ir.Conv2d, ir.Pool2d)) else None
     if kernel is not None:
         kh, kw = kernel
-        t, l, b, rr = getattr(node, "pads", (0, 0, 0, 0))
+        t, l, b, rr = node.window_pads(in_shape) if isinstance(node, ir.Pool2d) \
+            else getattr(node, "pads", (0, 0, 0, 0))
         if kh > 1:
             _add(r, memory(w + l + rr, (kh - 1) * c * bits))
         _add(r, {"ff": kh * kw * c * bits + 2 * c * bits, "lut": 30})

@@ -2,8 +2,8 @@
 global pooling as per-channel accumulators over the whole frame."""
 from __future__ import annotations
 
-from amaranth import Const, Module, Mux, Signal, signed
-from amaranth.lib import wiring
+from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import ir
@@ -51,23 +51,67 @@ class Pool2dUnit(wiring.Component):
         m = Module()
         c, h, w = self.in_shape
         node, bits = self.node, self.t.width
-        top, left, bottom, right = node.pads
+        pads = node.window_pads(self.in_shape)
+        top, left, bottom, right = pads
         padded = (c, h + top + bottom, w + left + right)
         n = node.kernel[0] * node.kernel[1]
         m.submodules.window = window = WindowGenerator(*padded, node.kernel, node.stride, bits)
-        m.submodules.reduce = reduce = RegisteredMap(
-            window_layout(c, bits, node.kernel), pixel_layout(c, self.out.width),
-            lambda m, x, y: [y[ch].eq(self._reduce([x[k][ch] for k in range(n)]))
-                             for ch in range(c)])
-        if any(node.pads):
+        if isinstance(node, ir.AvgPool2d) and not node.uniform(self.in_shape):
+            reduce = VariableMean(node, self.in_shape, self.t)
+        else:
+            reduce = RegisteredMap(
+                window_layout(c, bits, node.kernel), pixel_layout(c, self.out.width),
+                lambda m, x, y: [y[ch].eq(self._reduce([x[k][ch] for k in range(n)]))
+                                 for ch in range(c)])
+        m.submodules.reduce = reduce
+        if any(pads):
             low = self.t.min_int if isinstance(node, ir.MaxPool2d) else 0
-            m.submodules.pad = pad = ZeroPad(c, h, w, node.pads, bits, value=low)
+            m.submodules.pad = pad = ZeroPad(c, h, w, pads, bits, value=low)
             wiring.connect(m, wiring.flipped(self.i), pad.i)
             wiring.connect(m, pad.o, window.i)
         else:
             wiring.connect(m, wiring.flipped(self.i), window.i)
         wiring.connect(m, window.o, reduce.i)
         wiring.connect(m, reduce.o, wiring.flipped(self.o))
+        return m
+
+
+class VariableMean(wiring.Component):
+    """Window sums to means whose divisor depends on the position (count_include_pad=0,
+    or ceil mode): one registered stage that counts output positions and picks each
+    window's reciprocal multiplier, as ``reference._avgpool``."""
+
+    def __init__(self, node: ir.AvgPool2d, in_shape, t: FixedType):
+        self.node, self.in_shape, self.t = node, tuple(in_shape), t
+        c = in_shape[0]
+        super().__init__({
+            "i": In(stream.Signature(window_layout(c, t.width, node.kernel))),
+            "o": Out(pixel_signature(c, t.width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        node, t = self.node, self.t
+        c = self.in_shape[0]
+        ch, cw = node.counts(self.in_shape)
+        row, col = Signal(range(len(ch))), Signal(range(len(cw)))
+        _, s = ir.mean_multiplier(node.count, t)
+        r_bits = ir.mean_multiplier(1, t, node.count)[0].bit_length() + 1
+        recip = Signal(signed(r_bits))
+        with m.Switch(Cat(col, row)):   # the divisor of this position's window
+            for i, a in enumerate(ch):
+                for j, b in enumerate(cw):
+                    with m.Case(j | (i << len(col))):
+                        m.d.comb += recip.eq(ir.mean_multiplier(int(a * b), t, node.count)[0])
+        n = node.kernel[0] * node.kernel[1]
+        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        with m.If(self.i.ready):
+            m.d.sync += self.o.valid.eq(self.i.valid)
+        with m.If(self.i.valid & self.i.ready):
+            step_raster(m, row, col, len(ch), len(cw))
+            for k in range(c):
+                values = [self.i.payload[p][k] for p in range(n)]
+                total = sum(values[1:], values[0])
+                m.d.sync += self.o.payload[k].eq(requantize_hdl(total * recip, t.frac + s, t))
         return m
 
 

@@ -1,7 +1,7 @@
 """ONNX to a float hwconv Graph (opsets 7 to 21).
 
 Supported: Conv (any stride, zero padding, dilation, groups, bias), Relu, Abs, Tanh, Sigmoid, Shrink, Clip,
-MaxPool, AveragePool (padding counted), LpPool (p=2), GlobalAveragePool, GlobalMaxPool, Flatten, Reshape to (N, -1), Gemm, MatMul followed by Add, and the
+MaxPool, AveragePool (ceil_mode, count_include_pad), LpPool (p=2), GlobalAveragePool, GlobalMaxPool, Flatten, Reshape to (N, -1), Gemm, MatMul followed by Add, and the
 no-ops Identity and Dropout.
 Anything else is refused with a CompileError naming the node, its op and the attribute.
 """
@@ -226,21 +226,19 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
                 raise n.error(f"kernel_shape={k} is not supported; give a 2-D kernel",
                               "kernel_shape")
             n.only("auto_pad", ("NOTSET", "VALID"), "NOTSET", "give explicit pads instead")
-            n.only("ceil_mode", (0,), 0, "use ceil_mode=0 (or pad explicitly)")
+            ceil_mode = bool(n.only("ceil_mode", (0, 1), 0, "use 0 or 1"))
             n.only("dilations", ((1, 1),), (1, 1), "dilated pooling comes later")
             n.only("storage_order", (0,), 0, "use storage_order=0")
             pads = tuple(n.attr("pads", (0, 0, 0, 0)))
             if len(pads) != 4 or min(pads) < 0:
                 raise n.error(f"pads={pads} is not supported; give 4 non-negative pads", "pads")
+            extra = {}
             kind = ir.MaxPool2d
             if n.op == "AveragePool":
                 kind = ir.AvgPool2d
-                if any(pads) and not n.attr("count_include_pad", 0):
-                    raise n.error("count_include_pad=0 with padding is not supported yet; "
-                                  "set count_include_pad=1 or remove the padding",
-                                  "count_include_pad")
+                extra["count_include_pad"] = bool(n.attr("count_include_pad", 0))
             add(kind(n.name, (src,), kernel=tuple(k), stride=tuple(n.attr("strides", (1, 1))),
-                     pads=pads), n.proto.output)
+                     pads=pads, ceil_mode=ceil_mode, **extra), n.proto.output)
         elif n.op == "LpPool":
             k = n.attr("kernel_shape", None)
             if k is None or len(k) != 2:
