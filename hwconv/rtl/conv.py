@@ -42,8 +42,9 @@ class Conv2dUnit(wiring.Component):
         m = Module()
         c, h, w = self.in_shape
         bits = self.mac.in_bits
-        m.submodules.window = window = WindowGenerator(*self.padded, self.kernel, self.stride,
-                                                       bits)
+        m.submodules.window = window = WindowGenerator(
+            *self.padded, self.kernel, self.stride, bits,
+            decoupled=self.mac.cycles_per_window > 1)
         m.submodules.mac = self.mac
         if any(self.pads):
             m.submodules.pad = pad = ZeroPad(c, h, w, self.pads, bits)

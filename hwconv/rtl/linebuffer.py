@@ -28,11 +28,18 @@ class WindowGenerator(wiring.Component):
     pixels side by side); a new pixel completes its column, which shifts into kh x kw
     window registers. Those registers are the output payload, so they shift only when
     the output is empty or being taken: the payload holds still under backpressure.
+
+    ``decoupled``: the output gets its own copy of each finished window, so pixels that
+    complete no window (row ends, the next frame's first rows) keep flowing while a slow
+    consumer (a MAC engine taking several cycles per window) still works on the last
+    one. Twice the window registers, no bubbles.
     """
 
-    def __init__(self, channels: int, height: int, width: int, kernel, stride, bits: int):
+    def __init__(self, channels: int, height: int, width: int, kernel, stride, bits: int,
+                 decoupled: bool = False):
         self.shape, self.kernel, self.stride, self.bits = \
             (channels, height, width), tuple(kernel), tuple(stride), bits
+        self.decoupled = decoupled
         super().__init__({
             "i": In(pixel_signature(channels, bits)),
             "o": Out(stream.Signature(window_layout(channels, bits, kernel)))})
@@ -51,8 +58,8 @@ class WindowGenerator(wiring.Component):
         # Stage 1: the accepted pixel, aligned with its column read from the line buffer.
         s1_valid, s1_emit = Signal(), Signal()
         s1_pix, s1_col = Signal(pix, reset_less=True), Signal(range(w))
-        can_shift = ~self.o.valid | self.o.ready
-        s1_fire = s1_valid & can_shift
+        can_emit = ~self.o.valid | self.o.ready
+        s1_fire = s1_valid & ((~s1_emit | can_emit) if self.decoupled else can_emit)
         take = self.i.valid & self.i.ready
         m.d.comb += self.i.ready.eq(~s1_valid | s1_fire)
 
@@ -71,13 +78,18 @@ class WindowGenerator(wiring.Component):
         # The window registers hold data only (valid has the reset): no reset, which
         # Verilator simulates much faster for wide registers.
         window = Signal(self.o.payload.shape(), reset_less=True)
-        m.d.comb += self.o.payload.eq(window)
+        shifted = [window[i * kw + j + 1] if j < kw - 1 else column[i]
+                   for i in range(kh) for j in range(kw)]
         with m.If(s1_fire):
-            for i in range(kh):
-                for j in range(kw - 1):
-                    m.d.sync += window[i * kw + j].eq(window[i * kw + j + 1])
-                m.d.sync += window[i * kw + kw - 1].eq(column[i])
-        with m.If(can_shift):
+            m.d.sync += [window[k].eq(v) for k, v in enumerate(shifted)]
+        if self.decoupled:
+            held = Signal(self.o.payload.shape(), reset_less=True)
+            m.d.comb += self.o.payload.eq(held)
+            with m.If(s1_fire & s1_emit):
+                m.d.sync += [held[k].eq(v) for k, v in enumerate(shifted)]
+        else:
+            m.d.comb += self.o.payload.eq(window)
+        with m.If(can_emit):
             m.d.sync += self.o.valid.eq(s1_fire & s1_emit)
 
         with m.If(take):

@@ -12,12 +12,13 @@ __all__ = ["run_stream"]
 
 def run_stream(dut, beats: list[int], n_out: int, stalls: StallPattern | None = None,
                max_cycles: int = 1_000_000, vcd: str | None = None,
-               settle: int = 64) -> tuple[list[int], int]:
+               settle: int = 64, times: list[int] | None = None) -> tuple[list[int], int]:
     """Feed packed ``beats`` into ``dut.i`` and collect ``n_out`` beats from ``dut.o``.
 
     After the last expected beat the sink stays ready for ``settle`` more cycles and keeps
     whatever else arrives, so a caller comparing lengths sees a unit that says too much.
-    Returns the output beats and the number of cycles until the last expected one.
+    Returns the output beats and the number of cycles until the last expected one; the
+    cycle of each expected output beat is appended to ``times`` when given.
     """
     stalls = stalls or StallPattern("none")
     out: list[int] = []
@@ -46,6 +47,8 @@ def run_stream(dut, beats: list[int], n_out: int, stalls: StallPattern | None = 
                                    f"({len(out)} of {n_out} beats)")
             if valid and ready:
                 out.append(payload)
+                if times is not None:
+                    times.append(n)
         cycles[0] = n
         ctx.set(dut.o.ready, 1)
         for _ in range(settle):

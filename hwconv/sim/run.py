@@ -75,11 +75,15 @@ def simulate_design(design, x_int: np.ndarray, simulator: str = "verilator",
     t0 = time.monotonic()
     if simulator == "pysim":
         from .pysim import run_stream
-        out, total = run_stream(design.top, beats, n * frame_out, pattern, vcd=vcd)
+        times: list[int] = []
+        out, total = run_stream(design.top, beats, n * frame_out, pattern, vcd=vcd,
+                                times=times)
         sim_seconds = time.monotonic() - t0
         extra = len(out) - n * frame_out
         out = out[:n * frame_out]
-        latency, interval = total, total / n
+        ends = times[frame_out - 1::frame_out]   # the cycle each frame's last beat left
+        latency = ends[0] if ends else total
+        interval = (ends[-1] - ends[0]) / (len(ends) - 1) if len(ends) > 1 else latency
     else:
         if simulator == "verilator":
             run = run_stream_fast(design.verilog(), TOP_NAME, beats, frame_in, frame_out,
