@@ -63,7 +63,8 @@ def cmd_compile(args) -> int:
     if min(lanes, args.out_lanes) < 1:
         raise UsageError(f"--lanes {lanes} and --out-lanes {args.out_lanes} must be at least 1")
     design = compile(args.model, calibration, input_shape=args.input_shape, bits=args.bits,
-                     lanes=(lanes, args.out_lanes) if args.out_lanes > 1 else lanes)
+                     lanes=(lanes, args.out_lanes) if args.out_lanes > 1 else lanes,
+                     drop_log_softmax=args.drop_log_softmax)
     dsps = sum(r.get("lanes", 0) * r.get("out_lanes", 0) for r in design.report["layers"])
     if args.dsp_budget is not None and dsps > args.dsp_budget:
         raise UsageError(f"the design needs {dsps} DSP48E1 (one per multiplier lane) but "
@@ -252,7 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compile", help="compile a trained model into a design folder")
-    c.add_argument("model", help="an ONNX file")
+    c.add_argument("model", help="an ONNX file, a Torch7 binary file (.t7, .net) or a "
+                   "PyTorch module saved whole with torch.save (.pt, .pth; loading it runs "
+                   "its pickled code: only files you trust)")
     c.add_argument("--input-shape", type=_shape, help="C,H,W of one input frame")
     c.add_argument("--part", default=PARTS[0], help=f"FPGA part (default {PARTS[0]})")
     c.add_argument("--board", help="board, which sets the part (ml605)")
@@ -263,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out-lanes", type=int, default=1,
                    help="outputs each weighted layer computes side by side (default 1)")
     c.add_argument("--dsp-budget", type=int, help="refuse designs needing more DSP48E1")
+    c.add_argument("--drop-log-softmax", action="store_true",
+                   help="leave out a Torch7 or PyTorch classifier's final LogSoftMax (the "
+                   "winning class is the same; the outputs are the scores before it)")
     c.add_argument("--synth", action="store_true", help="run Yosys and report resources")
     c.add_argument("-o", "--output", required=True, help="design folder to write")
     c.set_defaults(func=cmd_compile)

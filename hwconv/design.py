@@ -56,29 +56,73 @@ class SimResult:
         return int(diff[0][0]), tuple(int(i) for i in diff[0][1:])
 
 
-def load_model(model, input_shape=None) -> ir.Graph:
-    """A float Graph from an ONNX path or ModelProto, or a Graph as is."""
+TORCH7_SUFFIXES = (".t7", ".net", ".th")
+TORCH_SUFFIXES = (".pt", ".pth")
+
+
+def _is_torch_module(model) -> bool:
+    torch = sys.modules.get("torch")   # never imported here: a module implies torch is loaded
+    return torch is not None and isinstance(model, torch.nn.Module)
+
+
+def load_model(model, input_shape=None, *, example_input=None,
+               drop_log_softmax: bool = False) -> ir.Graph:
+    """A float Graph from an ONNX path or ModelProto, a Torch7 file (.t7, .net, .th), a
+    PyTorch nn.Module (traced on ``example_input``, or on zeros of ``input_shape``) or a
+    whole module saved with torch.save (.pt, .pth), or a Graph as is.
+    ``drop_log_softmax``: leave out a Torch7 or PyTorch network's final LogSoftMax."""
     if isinstance(model, ir.Graph):
         return model
+    if _is_torch_module(model):
+        from .compiler.frontends.torch import load_torch
+        if example_input is None:
+            if input_shape is None:
+                raise CompileError("give example_input (or input_shape) to compile a PyTorch "
+                                   "module")
+            example_input = np.zeros((1, *input_shape), dtype=np.float32)
+        return load_torch(model, example_input, drop_log_softmax=drop_log_softmax)
+    if isinstance(model, (str, pathlib.PurePath)):
+        suffix = pathlib.Path(model).suffix.lower()
+        if suffix in TORCH7_SUFFIXES:
+            from .compiler.frontends.torch7 import load_torch7
+            return load_torch7(model, input_shape, drop_log_softmax=drop_log_softmax)
+        if suffix in TORCH_SUFFIXES:
+            from .compiler.frontends.torch import load_torch_file
+            return load_torch_file(model, input_shape, drop_log_softmax=drop_log_softmax)
     from .compiler.frontends.onnx import load_onnx
     return load_onnx(model, input_shape)
 
 
+def _frames(x):
+    """Frames as numpy, from arrays or torch tensors."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
 def compile(model, calibration=None, *, input_shape=None, bits: int = 16,
-            lanes=None) -> "Design":
-    """Compile a trained network (ONNX file, ModelProto or float Graph) into a Design.
+            lanes=None, example_input=None, drop_log_softmax: bool = False) -> "Design":
+    """Compile a trained network (ONNX file or ModelProto, Torch7 file, PyTorch module or
+    saved module, or float Graph) into a Design.
 
     ``calibration``: float frames (N, C, H, W) from which each layer's fixed-point format is
     chosen; without them, 16 frames of standard normal noise are used and a warning says so.
     ``lanes``: each weighted layer's parallelism, multipliers per output or
     (lanes, out_lanes); one setting for all, or a dict by node name.
+    A PyTorch module is traced on ``example_input``, or else on the first calibration
+    frame, so ``hwconv.compile(module, frames)`` works. ``drop_log_softmax``: see load_model.
     """
     from .compiler.passes.fold_batchnorm import fold_batchnorm
     from .compiler.passes.lower import lower
     from .compiler.passes.quantize import quantize_graph
     from .rtl.top import DEFAULT_LANES
 
-    graph = load_model(model, input_shape).verify()
+    if calibration is not None:
+        calibration = _frames(calibration)
+        if example_input is None and _is_torch_module(model):
+            example_input = calibration[:1] if calibration.ndim == 4 else calibration
+    graph = load_model(model, input_shape, example_input=example_input,
+                       drop_log_softmax=drop_log_softmax).verify()
     if calibration is None:
         print("hwconv: warning: no calibration frames given; formats are chosen on 16 frames "
               "of N(0, 1) noise. Pass real frames (--calibration X.npy) for real accuracy.",

@@ -11,11 +11,11 @@ Modules and their functional forms (docs/kinds.md has the table): Conv2d (stride
 padding as ints, tuples, 'same' or 'valid', dilation, groups, bias), MaxPool2d, AvgPool2d,
 LPPool2d (norm_type 2: the root of the SUM of squares, LpPool2d mean=False), BatchNorm2d
 (eval mode), ReLU, ReLU6, Tanh, Sigmoid, Hardtanh, Softshrink, Hardshrink, Threshold,
-Linear, Flatten, x.view(x.size(0), -1) and x.reshape(-1, n), Softmax across channels,
-Dropout (eval mode: identity), Identity, and + of two tensors. LocalResponseNorm and
-LogSoftmax are refused (no kind for them yet; a final LogSoftmax can be dropped with
-``drop_log_softmax=True``, which keeps the winning class). Every refusal is a CompileError
-naming the module (its dotted path) or the fx node, the class or function, and the argument.
+Linear, Flatten, x.view(x.size(0), -1) and x.reshape(-1, n), Softmax and LogSoftmax
+across channels (a final LogSoftmax can be left out with ``drop_log_softmax=True``, which
+keeps the winning class), LocalResponseNorm (odd sizes), Dropout (eval mode: identity),
+Identity, and + of two tensors. Every refusal is a CompileError naming the module (its
+dotted path) or the fx node, the class or function, and the argument.
 
 torch is optional: it is imported only when a module is given.
 """
@@ -32,9 +32,10 @@ from ...errors import CompileError
 
 __all__ = ["load_torch", "load_torch_file", "SUPPORTED"]
 
-SUPPORTED = ("Conv2d", "MaxPool2d", "AvgPool2d", "LPPool2d", "BatchNorm2d", "ReLU", "ReLU6",
-             "Tanh", "Sigmoid", "Hardtanh", "Softshrink", "Hardshrink", "Threshold", "Linear",
-             "Flatten", "Softmax", "Dropout", "Identity", "view/reshape/flatten", "+")
+SUPPORTED = ("Conv2d", "MaxPool2d", "AvgPool2d", "LPPool2d", "LocalResponseNorm",
+             "BatchNorm2d", "ReLU", "ReLU6", "Tanh", "Sigmoid", "Hardtanh", "Softshrink",
+             "Hardshrink", "Threshold", "Linear", "Flatten", "Softmax", "LogSoftmax", "Dropout",
+             "Identity", "view/reshape/flatten", "+")
 AGREEMENT = 1e-4   # |graph - module| allowed on the example input, relative to max |output|
 
 
@@ -240,10 +241,9 @@ class _Converter:
         if isinstance(mod, nn.Softmax):
             return self.softmax(name, src, err, mod.dim)
         if isinstance(mod, nn.LogSoftmax):
-            return self.log_softmax(n, src, err)
+            return self.log_softmax(n, src, err, mod.dim)
         if isinstance(mod, nn.LocalResponseNorm):
-            raise err("LocalResponseNorm is not supported yet (hwconv has no LRN kind); "
-                      "remove it, or replace it by BatchNorm2d and retrain")
+            return self.lrn(name, src, err, mod.size, mod.alpha, mod.beta, mod.k)
         simple = self.pointwise_module(mod)
         if simple is not None:
             return add(simple(name, src))
@@ -286,13 +286,17 @@ class _Converter:
         k = _pair(kernel, "kernel_size", err)
         s = _pair(stride if stride not in (None, (), []) else kernel, "stride", err)
         p = _pair(padding, "padding", err)
-        self.check_ceil(src, err, ceil_mode, k, s, p)
         pads = (p[0], p[1], p[0], p[1])
-        if mode == "avg" and any(pads) and not count_include_pad:
-            raise err("count_include_pad=False with padding is not supported yet; use "
-                      "count_include_pad=True or remove the padding", "count_include_pad")
-        kind = ir.MaxPool2d if mode == "max" else ir.AvgPool2d
-        return ("t", self.add(kind(name, (src,), kernel=k, stride=s, pads=pads), err))
+        # ir.Pool2d's ceil_mode is PyTorch's: the last window must start inside the input
+        # or its left/top padding; ceil mode's extra reach never counts in a mean.
+        if mode == "max":
+            node = ir.MaxPool2d(name, (src,), kernel=k, stride=s, pads=pads,
+                                ceil_mode=bool(ceil_mode))
+        else:
+            node = ir.AvgPool2d(name, (src,), kernel=k, stride=s, pads=pads,
+                                ceil_mode=bool(ceil_mode),
+                                count_include_pad=bool(count_include_pad))
+        return ("t", self.add(node, err))
 
     def lp_pool(self, name, src, err, norm_type, kernel, stride, ceil_mode):
         if float(norm_type) != 2:
@@ -312,35 +316,44 @@ class _Converter:
         if len(shape) == 3 and all((shape[1 + i] + 2 * p[i] - k[i]) % s[i] == 0
                                    for i in range(2)):
             return     # the windows fit exactly: ceil and floor agree
-        raise err(f"ceil_mode=True is not supported, and on input {shape} it gives a larger "
-                  f"output than floor mode; use ceil_mode=False or pad the input", "ceil_mode")
+        raise err(f"ceil_mode=True is not supported for Lp pooling yet, and on input {shape} "
+                  f"it gives a larger output than floor mode; use ceil_mode=False or pad the "
+                  f"input", "ceil_mode")
 
     def flatten(self, name, src, err):
         if len(self.shapes[src]) == 1:
             return ("t", src)
         return ("t", self.add(ir.Flatten(name, (src,)), err))
 
-    def softmax(self, name, src, err, dim):
+    def softmax(self, name, src, err, dim, kind=ir.Softmax, check_only=False):
         rank = len(self.shapes[src]) + 1
         if dim is None:
             dim = 1       # PyTorch's legacy implicit choice for 2-D and 4-D inputs
         if dim not in (1, 1 - rank):
             raise err(f"dim={dim} is not supported; softmax runs across channels (dim=1)",
                       "dim")
-        return ("t", self.add(ir.Softmax(name, (src,)), err))
+        if check_only:
+            return None
+        return ("t", self.add(kind(name, (src,)), err))
 
-    def log_softmax(self, n, src, err):
-        if self.is_last(n):
-            if self.drop_log_softmax:
-                self.dropped = True
-                return ("t", src)
-            raise err("LogSoftmax is not supported yet (hwconv has no log kind). It is the "
-                      "last operation and does not change which class scores highest: "
-                      "compile the scores before it (drop it, e.g. model[:-1], or pass "
-                      "drop_log_softmax=True; hwconv compile --drop-log-softmax), or use "
-                      "Softmax")
-        raise err("LogSoftmax is not supported yet (hwconv has no log kind); use Softmax "
-                  "or remove it")
+    def log_softmax(self, n, src, err, dim):
+        """ir.LogSoftmax across channels; as the last operation it may be left out
+        (``drop_log_softmax``): the winning class is the same and the hardware smaller."""
+        if self.is_last(n) and self.drop_log_softmax:
+            self.softmax(n.name, src, err, dim, check_only=True)
+            self.dropped = True
+            return ("t", src)
+        return self.softmax(n.name, src, err, dim, kind=ir.LogSoftmax)
+
+    def lrn(self, name, src, err, size, alpha, beta, k):
+        """PyTorch's LocalResponseNorm sums x**2 over channels c - size//2 .. c +
+        (size-1)//2 (zeros beyond), times alpha / size; ir.LRN's window is ONNX's, the same
+        for odd sizes."""
+        if not isinstance(size, int) or size < 1 or size % 2 == 0:
+            raise err(f"size={size} is not supported; use an odd size (PyTorch centres an "
+                      f"even window one channel earlier than hwconv's LRN)", "size")
+        return ("t", self.add(ir.LRN(name, (src,), size=size, alpha=float(alpha),
+                                     beta=float(beta), bias=float(k)), err))
 
     def reshape(self, name, src, err, sizes):
         """view/reshape: flattening to (batch, -1 or C*H*W), or the same shape."""
@@ -463,9 +476,13 @@ class _Converter:
                       err)
             return self.softmax(name, src(), err, a["dim"])
         if target in (F.log_softmax, torch.log_softmax) or (method and target == "log_softmax"):
-            return self.log_softmax(n, src(), err)
+            a = _bind(args, kwargs, ("input", "dim", "_stacklevel", "dtype"), {"dim": None},
+                      err)
+            return self.log_softmax(n, src(), err, a["dim"])
         if target is F.local_response_norm:
-            raise err("local_response_norm is not supported yet (hwconv has no LRN kind)")
+            a = _bind(args, kwargs, ("input", "size", "alpha", "beta", "k"),
+                      {"alpha": 1e-4, "beta": 0.75, "k": 1.0}, err)
+            return self.lrn(name, src(), err, a["size"], a["alpha"], a["beta"], a["k"])
         # Sums of two tensors (residual connections).
         if target in (operator.add, operator.iadd, torch.add) or (method and target == "add"):
             if len(args) != 2 or kwargs.get("alpha", 1) != 1:

@@ -15,9 +15,10 @@ SpatialMaxPooling, SpatialAveragePooling, SpatialLPPooling (LpPool2d mean=True, 
 SpatialSubtractive/Divisive/ContrastiveNormalization (LocalNorm), nnx
 SpatialNormalization with a fixed threshold (LocalNorm and a constant gain), Tanh, Abs,
 Threshold, ReLU, HardTanh, Sigmoid, Square, Sqrt, Power (2, 0.5, 1), MulConstant,
-Linear, Reshape, View, SpatialClassifier, SoftMax, Identity, Dropout, and cudnn.* twins.
-LogSoftMax is refused (no kind for it yet); as a classifier's last module it can be dropped
-(``drop_log_softmax=True``), which leaves the winning class unchanged.
+Linear, Reshape, View, SpatialClassifier, SoftMax, LogSoftMax, Identity, Dropout, and
+cudnn.* twins.
+LogSoftMax, and as a classifier's last module it can be left out (``drop_log_softmax=True``),
+which leaves the winning class unchanged and saves its hardware.
 
 Every refusal is a CompileError naming the module by its path in the file (``module 2.3``:
 the third module of the second module of the top Sequential), its class and the field.
@@ -46,7 +47,8 @@ SUPPORTED_MODULES = (
     "SpatialSubtractiveNormalization", "SpatialDivisiveNormalization",
     "SpatialContrastiveNormalization", "SpatialNormalization (nnx, fixed threshold)",
     *POINTWISE, "Threshold", "ReLU", "HardTanh", "Square", "Sqrt", "Power", "MulConstant",
-    "Linear", "Reshape", "View", "SpatialClassifier", "SoftMax", "Dropout", *IDENTITY)
+    "Linear", "Reshape", "View", "SpatialClassifier", "SoftMax", "LogSoftMax", "Dropout",
+    *IDENTITY)
 
 
 # -- reading the file -------------------------------------------------------------------
@@ -340,12 +342,6 @@ def _pool_geometry(mod: _Module, b: _Builder, default_stride: int | None):
     dw = mod.int("dW", default_stride or kw)
     dh = mod.int("dH", default_stride or kh)
     pw, ph = mod.int("padW", 0, lo=0), mod.int("padH", 0, lo=0)
-    if mod.flag("ceil_mode"):
-        _, h, w = b.map_shape(mod)
-        if (h + 2 * ph - kh) % dh or (w + 2 * pw - kw) % dw:
-            raise mod.error(f"ceil mode (:ceil()) is not supported, and on this {h}x{w} "
-                            f"input it gives a larger output than floor mode; use :floor() "
-                            f"or pad the input so the windows fit exactly", "ceil_mode")
     return (kh, kw), (dh, dw), (ph, pw, ph, pw)
 
 
@@ -404,20 +400,28 @@ def _subsampling(mod: _Module, b: _Builder) -> None:
 
 
 def _maxpool(mod: _Module, b: _Builder) -> None:
+    # :ceil() keeps the last partial windows (each must start inside the input or its
+    # padding), as Torch7's THNN and ir.Pool2d's ceil_mode do.
     kernel, stride, pads = _pool_geometry(mod, b, None)
-    b.add(mod, ir.MaxPool2d(b.name(mod), (b.src,), kernel=kernel, stride=stride, pads=pads))
+    b.add(mod, ir.MaxPool2d(b.name(mod), (b.src,), kernel=kernel, stride=stride, pads=pads,
+                            ceil_mode=mod.flag("ceil_mode")))
 
 
 def _avgpool(mod: _Module, b: _Builder) -> None:
     kernel, stride, pads = _pool_geometry(mod, b, 1)
-    if any(pads) and not mod.flag("count_include_pad", True):
-        raise mod.error("count_include_pad=false with padding is not supported yet; "
-                        "use :setCountIncludePad() or remove the padding",
-                        "count_include_pad")
+    ceil = mod.flag("ceil_mode")
     # Files saved before the `divide` field existed hold a window SUM (Torch7 multiplies
     # its mean back by kW*kH for them); `divide = true` is the mean.
-    kind = ir.AvgPool2d if mod.flag("divide", False) else ir.SumPool2d
-    b.add(mod, kind(b.name(mod), (b.src,), kernel=kernel, stride=stride, pads=pads))
+    if not mod.flag("divide", False):
+        if ceil:
+            raise mod.error("ceil mode on a window sum (a file from before the `divide` "
+                            "field) is not supported; use :floor()", "ceil_mode")
+        b.add(mod, ir.SumPool2d(b.name(mod), (b.src,), kernel=kernel, stride=stride,
+                                pads=pads))
+        return
+    b.add(mod, ir.AvgPool2d(b.name(mod), (b.src,), kernel=kernel, stride=stride, pads=pads,
+                            ceil_mode=ceil,
+                            count_include_pad=mod.flag("count_include_pad", True)))
 
 
 def _is_square(m: _Module) -> bool:
@@ -438,7 +442,8 @@ def _lppool(mod: _Module, b: _Builder) -> None:
         pool = mods[1]
         mean = False
         if pool.kind == "SpatialAveragePooling" and pool.flag("divide", False) and \
-                not pool.int("padW", 0, lo=0) and not pool.int("padH", 0, lo=0):
+                not pool.int("padW", 0, lo=0) and not pool.int("padH", 0, lo=0) and \
+                not pool.flag("ceil_mode"):
             mean = True
         elif pool.kind == "SpatialSubSampling":
             n = pool.int("kW") * pool.int("kH")
@@ -634,16 +639,11 @@ def _classifier(mod: _Module, b: _Builder) -> None:
 
 
 def _log_softmax(mod: _Module, b: _Builder) -> None:
-    if mod.path == b.last_path:
-        if b.drop_log_softmax:
-            return
-        raise mod.error("LogSoftMax is not supported yet (hwconv has no log kind). It is "
-                        "this classifier's last module and does not change which class "
-                        "scores highest: compile the scores before it with "
-                        "load_torch7(path, drop_log_softmax=True) (hwconv compile "
-                        "--drop-log-softmax), or replace it by nn.SoftMax")
-    raise mod.error("LogSoftMax is not supported yet (hwconv has no log kind); replace it "
-                    "by nn.SoftMax or remove it")
+    """ir.LogSoftmax (across planes on maps); a classifier's last one may be left out
+    (``drop_log_softmax``): the winning class is the same and the hardware smaller."""
+    if mod.path == b.last_path and b.drop_log_softmax:
+        return
+    b.add(mod, ir.LogSoftmax(b.name(mod), (b.src,)))
 
 
 def _threshold(mod: _Module, b: _Builder) -> None:
