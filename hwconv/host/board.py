@@ -30,10 +30,10 @@ def reference_engine(graph) -> Engine:
 
 
 def verilator_engine(design) -> Engine:
-    """The design's RTL in Verilator's fast frame harness (built on first use), one run per
-    batch of frames; outputs as the hardware produced them."""
+    """The design's RTL in Verilator's fast frame harness (built here, or reused from the
+    build cache), one run per batch of frames; outputs as the hardware produced them."""
     from ..design import TOP_NAME
-    from ..sim.harness import run_stream_fast
+    from ..sim.harness import build_harness, run_stream_fast
     from ..sim.packing import beats_to_frame, frame_to_beats
     from ..sim.stalls import STALL_PATTERNS
 
@@ -42,6 +42,7 @@ def verilator_engine(design) -> Engine:
     frame_in = int(np.prod(graph.input.shape[1:]))
     frame_out = design.out_beats_per_frame
     out_shape = graph.shape(graph.output.name)
+    build_harness(design.verilog(), TOP_NAME)
 
     def run(x: np.ndarray) -> np.ndarray:
         beats = [b for frame in x for b in frame_to_beats(frame, bits_in)]
@@ -80,11 +81,11 @@ class SimulatedBoard:
     """
 
     def __init__(self, graph, *, engine: Engine | None = None, slots: int = 16,
-                 chunk_bytes: int = p.CHUNK_BYTES):
+                 chunk_bytes: int = p.CHUNK_BYTES, info: p.DeviceInfo | None = None):
         if not 1 <= slots <= 0xFFFF:
             raise ValueError(f"slots must be from 1 to 65535, not {slots!r}")
         self.graph = graph
-        self.info = p.DeviceInfo.of_graph(graph, slots, chunk_bytes)
+        self.info = info or p.DeviceInfo.of_graph(graph, slots, chunk_bytes)
         self.engine = engine or reference_engine(graph)
         self.counters = dict.fromkeys(p.COUNTER_NAMES, 0)
         self.session = 0                     # none yet: DATA is foreign until a HELLO
@@ -184,14 +185,29 @@ class SimulatedBoard:
 
     def compute(self) -> list[tuple[bytes, Any]]:
         """Run every complete frame through the engine; their RESULT datagrams."""
+        batch = self.take_ready()
+        return self.finish(batch, self.engine(batch[1])) if batch else []
+
+    # compute() in two halves, for a server that runs the engine in another thread and
+    # keeps answering (STATUS COMPUTING) meanwhile: take_ready and finish under its lock.
+
+    def take_ready(self) -> tuple[list[_Slot], np.ndarray] | None:
+        """The complete frames (now COMPUTING) and their integers, or None."""
         ready = [s for s in self._ready if self.slots[s.frame % len(self.slots)] is s]
         self._ready = []
         if not ready:
-            return []
-        x = np.stack([self.info.input.unpack(bytes(s.data)) for s in ready])
-        y = np.asarray(self.engine(x))
+            return None
+        return ready, np.stack([self.info.input.unpack(bytes(s.data)) for s in ready])
+
+    def finish(self, batch, y) -> list[tuple[bytes, Any]]:
+        """Store the engine's outputs ``y`` for a take_ready batch; their RESULT datagrams
+        (none for a frame whose slot a newer frame took meanwhile)."""
+        ready, _ = batch
+        y = np.asarray(y)
         out = []
         for slot, frame in zip(ready, y):
+            if self.slots[slot.frame % len(self.slots)] is not slot:
+                continue
             slot.result = self.info.output.split(self.info.output.pack(frame))
             slot.state = p.FrameState.DONE
             slot.data = bytearray()          # the input is not needed any more
@@ -199,6 +215,11 @@ class SimulatedBoard:
         self.counters["frames_computed"] += len(ready)
         self.counters["tx_datagrams"] += len(out)
         return out
+
+    @classmethod
+    def echo(cls, fmt: p.TensorFormat, slots: int = 16) -> "SimulatedBoard":
+        """A board whose output is its input: the protocol alone, for throughput runs."""
+        return cls(None, engine=lambda x: x, info=p.DeviceInfo(fmt, fmt, slots))
 
     @property
     def pending(self) -> int:

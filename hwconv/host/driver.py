@@ -60,6 +60,7 @@ class _InFlight:
     queries: int = 0                # QUERYs since the device was last heard about it
     resends: int = 0                # DATA chunks sent again
     queried: bool = False           # ever: then its time is no latency sample (Karn)
+    got: int = 0                    # RESULT chunks in
 
     @property
     def have(self) -> np.ndarray:
@@ -70,14 +71,20 @@ class Accelerator:
     """Runs frames on a device behind ``transport``.
 
     ``window``: frames in flight at most (default and ceiling: the device's slots).
-    ``retry``: seconds before a late frame is queried (or twice the smoothed time frames
-    have been taking, if longer), doubled on each unanswered query up to ``max_retry``
-    (or that smoothed time).  ``timeout``: seconds a frame may go without any answer
-    about it before DeviceTimeout; ``frame_timeout``: seconds any one frame may take.
+    ``retry``: the least time before a late frame is queried.  The query timer works
+    like TCP's retransmission timer (RFC 6298): it follows the smoothed time from a
+    frame's DATA to its first RESULT (mean + 4 deviations, from frames not queried by
+    then: Karn's rule) within [retry, max_retry], starts at 5 * retry, and doubles when
+    a query proves premature (STATUS COMPUTING, or a RESULT chunk twice), not when one
+    finds a loss; it runs from the last datagram heard about the frame or the last
+    query, and a frame queried again without an answer waits twice as long each time.  Most losses are found sooner: a RESULT chunk flagged LAST
+    with chunks missing, or the first RESULT of a frame sent later, queries at once.  So a busy device is not queried (and made to resend) merely for
+    being slow.  ``timeout``: seconds a frame may go without any answer about it before
+    DeviceTimeout; ``frame_timeout``: seconds any one frame may take.
     """
 
     def __init__(self, transport: Transport, *, window: int | None = None,
-                 retry: float = 0.05, max_retry: float = 0.5, timeout: float = 5.0,
+                 retry: float = 0.05, max_retry: float = 1.0, timeout: float = 5.0,
                  frame_timeout: float = 120.0, session: int | None = None):
         if window is not None and window < 1:
             raise ValueError(f"window must be at least 1, not {window!r}")
@@ -89,7 +96,10 @@ class Accelerator:
         self._window = window
         self._next_frame = 0
         self._info: p.DeviceInfo | None = None
-        self._latency: float | None = None     # smoothed seconds from DATA to result
+        self._rto = min(5 * retry, max_retry)  # the query timer, seconds, until sampled
+        self._srtt: float | None = None        # smoothed seconds from DATA to result
+        self._rttvar = 0.0
+        self._backed_off = 0.0                 # when the timer was last doubled
 
     # -- session ---------------------------------------------------------------------
 
@@ -180,19 +190,22 @@ class Accelerator:
         base = self._next_frame            # frame id of x[0]
         started = 0                        # frames of x whose DATA went out
         oldest = 0                         # first frame of x without its result
+        window = self.window
+        check = 0.0                        # when a frame may next be due for a QUERY
         while oldest < len(x):
             # Frame ids must stay within `window` of the oldest unfinished one: the
             # device keeps frame f in slot f % slots.
-            while started < len(x) and started < oldest + self.window:
+            while started < len(x) and started < oldest + window:
                 inflight[(base + started) & 0xFFFFFFFF] = self._start(x[started], started,
                                                                       base + started)
                 started += 1
+                check = min(check, time.monotonic() + self._rto)
             now = time.monotonic()
-            due = min(fr.last_asked + self._interval(fr) for fr in inflight.values())
-            got = self._recv(max(due - now, 0.0))
+            if now >= check:
+                check = self._chase(inflight, now)
+            got = self._recv(max(check - now, 0.0))
             if got is not None:
                 self._handle(*got, inflight, outputs)
-            self._chase(inflight)
             while oldest < len(x) and outputs[oldest] is not None:
                 oldest += 1
         self._next_frame = (base + len(x)) & 0xFFFFFFFF
@@ -213,15 +226,29 @@ class Accelerator:
                          [None] * self.info.output.chunks, now, now, now)
 
     def _interval(self, fr: _InFlight) -> float:
-        # Like TCP's retransmission timer: a slow device (a big batch, a simulator) is not
-        # queried, and made to resend, while it is merely busy.
-        base = max(self.retry, 2 * (self._latency or 0.0))
-        return min(base * 2 ** fr.queries, max(self.max_retry, base))
+        return min(self._rto * 2 ** fr.queries, self.max_retry)
 
-    def _chase(self, inflight: dict[int, _InFlight]) -> None:
-        """Query frames whose result is late; give up on frames the device forgot."""
-        now = time.monotonic()
+    def _too_soon(self, fr: _InFlight, now: float) -> None:
+        """A query of ``fr`` proved premature (the board was still computing, or a RESULT
+        came twice): double the timer, once for all the queries sent before now."""
+        if fr.last_asked > self._backed_off:
+            self._rto = min(2 * self._rto, self.max_retry)
+            self._backed_off = now
+
+    def _sample(self, took: float) -> None:
+        """A frame's time from DATA to its first RESULT (RFC 6298's RTT sample)."""
+        if self._srtt is None:
+            self._srtt, self._rttvar = took, took / 2
+        else:
+            self._rttvar = 0.75 * self._rttvar + 0.25 * abs(self._srtt - took)
+            self._srtt = 0.875 * self._srtt + 0.125 * took
+        self._rto = min(max(self.retry, self._srtt + 4 * self._rttvar), self.max_retry)
+
+    def _chase(self, inflight: dict[int, _InFlight], now: float) -> float:
+        """Query frames whose result is late; give up on frames the device forgot.
+        Returns when the next frame can be due, at the earliest (timers only move later)."""
         out = self.info.output
+        check = now + self.max_retry
         for fr in inflight.values():
             if now - fr.last_heard > self.timeout:
                 raise DeviceTimeout(self._silence(
@@ -232,14 +259,19 @@ class Accelerator:
                                     f"(batch index {fr.index}) has not finished in "
                                     f"{self.frame_timeout:g} s; its result is "
                                     f"{int(fr.have.sum())}/{out.chunks} chunks in")
-            if now - fr.last_asked >= self._interval(fr):
-                self._send(p.encode(p.Header(p.MsgType.QUERY, self.session, fr.frame, 0,
-                                             out.chunks), p.encode_bitmap(fr.have,
-                                                                          out.chunks)))
-                self.counters.queries += 1
-                fr.queries += 1
-                fr.queried = True
-                fr.last_asked = now
+            if now - max(fr.last_asked, fr.last_heard) >= self._interval(fr):
+                self._query(fr, now)
+            check = min(check, max(fr.last_asked, fr.last_heard) + self._interval(fr))
+        return check
+
+    def _query(self, fr: _InFlight, now: float) -> None:
+        out = self.info.output
+        self._send(p.encode(p.Header(p.MsgType.QUERY, self.session, fr.frame, 0, out.chunks),
+                            p.encode_bitmap(fr.have, out.chunks)))
+        self.counters.queries += 1
+        fr.queries += 1
+        fr.queried = True
+        fr.last_asked = now
 
     def _handle(self, h: p.Header, payload: bytes, inflight: dict[int, _InFlight],
                 outputs: list) -> None:
@@ -257,17 +289,32 @@ class Accelerator:
                 return
             if fr.results[h.index] is not None:
                 self.counters.dropped += 1
+                if fr.queried:
+                    self._too_soon(fr, now)
                 return
+            if fr.got == 0:
+                if not fr.queried:
+                    # Time to the first RESULT of a frame never queried: an unambiguous
+                    # sample (Karn's rule) of how long the board takes to answer.
+                    self._sample(now - fr.started)
+                # The board answers frames in the order their DATA completed, each frame's
+                # chunks together, so a frame sent before this one and still without all
+                # of its result has lost something (DATA or RESULT): ask about it now,
+                # once, rather than when its timer expires.
+                for other in inflight.values():
+                    if other.started < fr.started and other.last_asked < fr.started:
+                        self._query(other, now)
             fr.results[h.index] = payload
+            fr.got += 1
             fr.last_heard, fr.queries = now, 0
-            if all(r is not None for r in fr.results):
-                if not fr.queried and fr.resends == 0:     # Karn: only clean samples
-                    took = now - fr.started
-                    self._latency = took if self._latency is None else \
-                        0.875 * self._latency + 0.125 * took
-                outputs[fr.index] = out.unpack(b"".join(fr.results))
-                del inflight[h.frame]
-                self.counters.frames += 1
+            if fr.got < len(fr.results):
+                if h.flags & p.Flags.LAST:
+                    # The last chunk came but not all before it: ask now, not at the timer.
+                    self._query(fr, now)
+                return
+            outputs[fr.index] = out.unpack(b"".join(fr.results))
+            del inflight[h.frame]
+            self.counters.frames += 1
             return
         # STATUS
         try:
@@ -282,6 +329,8 @@ class Accelerator:
             self.counters.malformed += 1
             return
         fr.last_heard, fr.queries = now, 0
+        if state == p.FrameState.COMPUTING and fr.queried:
+            self._too_soon(fr, now)
         if state in (p.FrameState.UNKNOWN, p.FrameState.RECEIVING):
             for k in np.flatnonzero(~held):
                 self._send(fr.chunks[k])

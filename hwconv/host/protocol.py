@@ -12,6 +12,7 @@ host resends the missing DATA chunks.  Anything malformed is dropped and counted
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import struct
 import zlib
@@ -249,23 +250,23 @@ class TensorFormat:
                              f"chunks of {self.chunk_bytes}; the protocol allows "
                              f"{MAX_CHUNKS:,} ({MAX_CHUNKS * self.chunk_bytes:,} bytes)")
 
-    @property
+    @functools.cached_property
     def lanes(self) -> int:
         return self.shape[0]
 
-    @property
+    @functools.cached_property
     def beats(self) -> int:
         return self.shape[1] * self.shape[2] if len(self.shape) == 3 else 1
 
-    @property
+    @functools.cached_property
     def beat_bytes(self) -> int:
         return math.ceil(self.lanes * self.fixed.width / 8)
 
-    @property
+    @functools.cached_property
     def frame_bytes(self) -> int:
         return self.beats * self.beat_bytes
 
-    @property
+    @functools.cached_property
     def chunks(self) -> int:
         return math.ceil(self.frame_bytes / self.chunk_bytes)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import collections
 import random
+import select
 import socket
 import time
 
@@ -79,38 +80,49 @@ class UDPTransport(Transport):
         if bind:
             self.sock.bind(bind)
         self.sock.connect(info[4])
+        # Blocking, without a timeout: Python would poll before every recv otherwise.
+        # A UDP send waits only while the receiver's queue holds our datagrams, which
+        # it drops when full, so it cannot wait for ever.
+        self.sock.setblocking(True)
+        self.send_failed = 0
 
     def send(self, datagram: bytes) -> None:
         for _ in range(2):     # a pending ICMP error fails one send; the next one goes out
             try:
-                self.sock.send(datagram)
+                self.sock.send(datagram)     # blocks while the send buffer is full
                 return
             except ConnectionRefusedError:
                 self.unreachable += 1
-            except BlockingIOError:
-                return         # the socket buffer is full: lost, like on a wire
+            except OSError:                  # e.g. no route: lost, as on a wire
+                self.send_failed += 1
+                return
 
     def recv(self, timeout: float) -> bytes | None:
+        # The socket stays blocking (for send); receiving waits in select() instead.
         deadline = time.monotonic() + max(timeout, 0.0)
         while True:
             try:
-                self.sock.settimeout(max(deadline - time.monotonic(), 0.0))
-                return self.sock.recv(65535)
-            except (socket.timeout, BlockingIOError):
-                return None
+                return self.sock.recv(65535, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                pass
             except ConnectionRefusedError:
                 self.unreachable += 1
-                if time.monotonic() >= deadline:
-                    return None
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                return None
 
     def close(self) -> None:
         self.sock.close()
 
     def notes(self) -> list[str]:
+        notes = []
         if self.unreachable:
-            return [f"{self.address[0]} answered {self.unreachable} time(s) that nothing "
-                    f"listens on UDP port {self.address[1]}"]
-        return []
+            notes.append(f"{self.address[0]} answered {self.unreachable} time(s) that "
+                         f"nothing listens on UDP port {self.address[1]}")
+        if self.send_failed:
+            notes.append(f"{self.send_failed} datagrams could not be sent")
+        return notes
 
 
 class LoopbackTransport(Transport):

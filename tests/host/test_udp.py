@@ -12,6 +12,7 @@ from hwconv.host import (Accelerator, DeviceTimeout, LoopbackTransport, LossyTra
                          UDPTransport)
 from hwconv.host import protocol as p
 from hwconv.host.board import SimulatedBoard
+from hwconv.host.server import BoardServer
 from hwconv.host.transport import Impairment
 
 from .conftest import frames, serving
@@ -201,3 +202,37 @@ def test_frames_of_the_wrong_shape(board_server):
             acc.run(np.full((1, 1, 28, 28), np.nan))
         with pytest.raises(DeviceError, match="outside s16.14"):
             acc.run_int(np.full((1, 1, 28, 28), 40000))
+
+
+def test_a_slow_board_is_not_made_to_resend(lenet, digits):
+    """A board that takes 0.3 s per batch: the driver's queries find it COMPUTING and its
+    timer backs off, so results are (almost) never sent twice."""
+    import time as _time
+    from hwconv import reference
+
+    def slow(x):
+        _time.sleep(0.3)
+        return reference.run(lenet.graph, x)
+
+    x = frames(digits, 24, start=400)
+    board = SimulatedBoard(lenet.graph, engine=slow, slots=8)
+    server = BoardServer(board)
+    thread = server.serve_in_thread(duration=120)
+    try:
+        with UDPTransport("127.0.0.1", server.port) as link:
+            acc = Accelerator(link)
+            assert np.array_equal(acc.run(x), lenet.reference(x))
+    finally:
+        server.stop()
+        thread.join(timeout=30)
+    assert board.counters["results_resent"] <= 4, board.counters
+    assert acc.counters.resent == 0
+
+
+def test_bench_echo_board_round_trip():
+    from hwconv.fixed import FixedType
+    from hwconv.host.bench import measure
+    fmt = p.TensorFormat((3, 20, 30), FixedType(12, 4))
+    x = np.random.default_rng(1).integers(-2048, 2048, (6, *fmt.shape))
+    r = measure(SimulatedBoard.echo(fmt, slots=2), x, drop=0.05, seed=3)
+    assert np.array_equal(r["outputs"], x) and r["window"] == 2
