@@ -59,11 +59,14 @@ def cmd_compile(args) -> int:
     if part.lower() not in PARTS:
         raise UsageError(f"--part {part}: not supported; supported parts: {', '.join(PARTS)}")
     calibration = _load_frames(args.calibration) if args.calibration else None
-    lanes = args.lanes if args.lanes is not None else DEFAULT_LANES
-    if min(lanes, args.out_lanes) < 1:
-        raise UsageError(f"--lanes {lanes} and --out-lanes {args.out_lanes} must be at least 1")
+    lanes = None   # the parallelism pass chooses, under --dsp-budget
+    if args.lanes is not None or args.out_lanes is not None:
+        lanes = (args.lanes or DEFAULT_LANES, args.out_lanes or 1)
+        if min(lanes) < 1:
+            raise UsageError(f"--lanes {lanes[0]} and --out-lanes {lanes[1]} must be at "
+                             f"least 1")
     design = compile(args.model, calibration, input_shape=args.input_shape, bits=args.bits,
-                     lanes=(lanes, args.out_lanes) if args.out_lanes > 1 else lanes,
+                     lanes=lanes, dsp_budget=args.dsp_budget,
                      drop_log_softmax=args.drop_log_softmax)
     dsps = sum(r.get("lanes", 0) * r.get("out_lanes", 0) for r in design.report["layers"])
     if args.dsp_budget is not None and dsps > args.dsp_budget:
@@ -262,10 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--bits", type=int, default=16, help="fixed-point width (default 16)")
     c.add_argument("--calibration", help=".npy float frames to choose the formats on")
     c.add_argument("--lanes", type=int, default=None,
-                   help="multipliers per output in each weighted layer (default 32)")
-    c.add_argument("--out-lanes", type=int, default=1,
-                   help="outputs each weighted layer computes side by side (default 1)")
-    c.add_argument("--dsp-budget", type=int, help="refuse designs needing more DSP48E1")
+                   help="multipliers per output in every weighted layer (default: chosen "
+                        "per layer to balance the pipeline under --dsp-budget)")
+    c.add_argument("--out-lanes", type=int, default=None,
+                   help="outputs every weighted layer computes side by side (with --lanes)")
+    c.add_argument("--dsp-budget", type=int,
+                   help="DSP48E1 the design may use (default 691, 90%% of the XC6VLX240T)")
     c.add_argument("--drop-log-softmax", action="store_true",
                    help="leave out a Torch7 or PyTorch classifier's final LogSoftMax (the "
                    "winning class is the same; the outputs are the scores before it)")

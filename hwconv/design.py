@@ -101,21 +101,24 @@ def _frames(x):
 
 
 def compile(model, calibration=None, *, input_shape=None, bits: int = 16,
-            lanes=None, example_input=None, drop_log_softmax: bool = False) -> "Design":
+            lanes=None, example_input=None, drop_log_softmax: bool = False,
+            dsp_budget: int | None = None) -> "Design":
     """Compile a trained network (ONNX file or ModelProto, Torch7 file, PyTorch module or
     saved module, or float Graph) into a Design.
 
     ``calibration``: float frames (N, C, H, W) from which each layer's fixed-point format is
     chosen; without them, 16 frames of standard normal noise are used and a warning says so.
     ``lanes``: each weighted layer's parallelism, multipliers per output or
-    (lanes, out_lanes); one setting for all, or a dict by node name.
+    (lanes, out_lanes); one setting for all, or a dict by node name. Without it, the
+    parallelism pass balances the layers under ``dsp_budget`` DSP48E1 (default 90% of
+    the XC6VLX240T's 768).
     A PyTorch module is traced on ``example_input``, or else on the first calibration
     frame, so ``hwconv.compile(module, frames)`` works. ``drop_log_softmax``: see load_model.
     """
     from .compiler.passes.fold_batchnorm import fold_batchnorm
     from .compiler.passes.lower import lower
+    from .compiler.passes.parallelism import DEFAULT_BUDGET, choose_parallelism
     from .compiler.passes.quantize import quantize_graph
-    from .rtl.top import DEFAULT_LANES
 
     if calibration is not None:
         calibration = _frames(calibration)
@@ -129,7 +132,10 @@ def compile(model, calibration=None, *, input_shape=None, bits: int = 16,
               file=sys.stderr)
         calibration = np.random.default_rng(0).normal(0, 1, (16, *graph.input.shape))
     quantized = quantize_graph(lower(fold_batchnorm(graph)), calibration, bits=bits)
-    return Design(quantized, DEFAULT_LANES if lanes is None else lanes)
+    if lanes is None:
+        lanes = choose_parallelism(quantized, DEFAULT_BUDGET if dsp_budget is None
+                                   else dsp_budget)
+    return Design(quantized, lanes)
 
 
 @dataclass

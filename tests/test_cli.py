@@ -112,5 +112,13 @@ def test_missing_design_and_unreadable_frames(tmp_path, lenet_design):
 
 
 def test_dsp_budget_refuses_designs_that_do_not_fit(tmp_path):
-    p = hwconv("compile", bundled_model(), "--dsp-budget", 50, "-o", tmp_path / "o", ok=False)
+    p = hwconv("compile", bundled_model(), "--lanes", 32, "--dsp-budget", 50, "-o",
+               tmp_path / "o", ok=False)
     assert_one_line_error(p, "needs 121 DSP48E1", "--dsp-budget is 50")
+    p = hwconv("compile", bundled_model(), "--dsp-budget", 3, "-o", tmp_path / "o", ok=False)
+    assert_one_line_error(p, "budget of 3 cannot give each of the 4 weighted layers")
+
+
+def test_dsp_budget_balances_the_layers(tmp_path):
+    p = hwconv("compile", bundled_model(), "--dsp-budget", 60, "-o", tmp_path / "o")
+    assert "58 multipliers" in p.stdout and "~4,608 cycles/frame" in p.stdout

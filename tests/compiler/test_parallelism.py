@@ -1,0 +1,65 @@
+"""The parallelism pass: layers balanced under a DSP48E1 budget, and the cycles it
+predicts are what simulation measures."""
+import numpy as np
+import pytest
+
+import hwconv
+from hwconv import ir
+from hwconv.compiler import estimate
+from hwconv.compiler.frontends.onnx import load_onnx
+from hwconv.compiler.passes.parallelism import choose_parallelism
+from hwconv.demo import bundled_digits, bundled_model
+from hwconv.errors import CompileError
+from hwconv.rtl.top import stream_shapes
+
+
+def frame_cycles(graph, choice):
+    shapes = stream_shapes(graph)
+    return max(estimate.cycles(n, graph, shapes[n.inputs[0]], choice.get(n.name, 1))
+               for n in graph.nodes if n.inputs)
+
+
+def test_more_budget_is_never_slower_and_never_overspent():
+    g = load_onnx(bundled_model())
+    last = None
+    for budget in (4, 10, 30, 60, 121, 250, 691):
+        choice = choose_parallelism(g, budget)
+        assert sum(a * b for a, b in choice.values()) <= budget
+        cycles = frame_cycles(g, choice)
+        assert last is None or cycles <= last
+        last = cycles
+    # With the whole part, the pipeline runs at the pace of its input: 28 x 28 pixels.
+    assert last == 28 * 28
+
+
+def test_the_chosen_pace_is_the_fastest_that_fits():
+    g = load_onnx(bundled_model())
+    choice = choose_parallelism(g, 60)
+    cycles = frame_cycles(g, choice)
+    # Any faster target needs more than the budget for some layer combination.
+    from hwconv.compiler.passes.parallelism import cheapest
+    faster = [cheapest(n, g, cycles - 1) for n in g.nodes if isinstance(n, ir.WEIGHTED)]
+    assert any(c is None for c in faster) or sum(a * b for a, b in faster) > 60
+
+
+def test_too_small_a_budget_is_refused():
+    with pytest.raises(CompileError, match="budget of 2 cannot give each of the 4"):
+        choose_parallelism(load_onnx(bundled_model()), 2)
+
+
+def test_simulated_cycles_follow_the_estimate():
+    """A small two-convolution net, balanced under 24 DSP48E1, in Amaranth's simulator."""
+    rng = np.random.default_rng(0)
+    g = ir.Graph((ir.Input("x", shape=(2, 10, 10)),
+                  ir.Conv2d("c1", ("x",), weight=rng.normal(0, 0.5, (4, 2, 3, 3)),
+                            bias=np.zeros(4)),
+                  ir.ReLU("r", ("c1",)),
+                  ir.Conv2d("c2", ("r",), weight=rng.normal(0, 0.5, (6, 4, 3, 3)),
+                            bias=np.zeros(6)),
+                  ir.Output("y", ("c2",))))
+    design = hwconv.compile(g, rng.normal(0, 1, (4, 2, 10, 10)), dsp_budget=24)
+    predicted = design.report["cycles_per_frame_estimate"]
+    result = design.simulate(rng.normal(0, 1, (3, 2, 10, 10)), simulator="pysim")
+    assert result.bit_exact
+    # Steady state, frames back to back: within 15% of the slowest unit's pace.
+    assert predicted <= result.cycles_per_frame <= 1.15 * predicted
