@@ -22,7 +22,7 @@ __all__ = ["Node", "Input", "Conv2d", "Elementwise", "ReLU", "Threshold", "HardT
            "Shrink", "Tanh", "Sigmoid", "Square", "Sqrt", "Reciprocal", "Pool2d", "MaxPool2d", "AvgPool2d",
            "SumPool2d", "LpPool2d", "GlobalPool",
            "Flatten", "Linear", "Binary", "Add", "Sub", "Div", "Requantize", "Scale", "LocalNorm",
-           "Exp", "ChannelReduce", "Softmax", "BatchNorm", "LRN", "Log", "LogSoftmax", "Output",
+           "Exp", "ChannelReduce", "Softmax", "BatchNorm", "LRN", "Log", "LogSoftmax", "Power", "Output",
            "Graph",
            "NODE_KINDS"]
 
@@ -234,6 +234,22 @@ class Sqrt(Elementwise):
 
 
 @dataclass(frozen=True, eq=False)
+class Power(Sqrt):
+    """gain * max(x, 0) ** power, by a normalized table (Lp pooling's p-th powers and
+    roots)."""
+
+    power: float = 2.0
+    op: ClassVar[str] = "Pow"
+    function: ClassVar[str] = "power"
+
+    def out_shape(self, in_shapes):
+        if not -4 <= self.power <= 4 or self.power == 0:
+            raise self.error(f"power {self.power} is not supported; use -4 to 4, not 0",
+                             "power")
+        return super().out_shape(in_shapes)
+
+
+@dataclass(frozen=True, eq=False)
 class Log(Sqrt):
     """log(x) (x <= 0 saturates to the most negative code), by a normalized table."""
 
@@ -363,18 +379,19 @@ class SumPool2d(Pool2d):
 
 @dataclass(frozen=True, eq=False)
 class LpPool2d(Pool2d):
-    """(mean or sum of x**p over each window) ** (1/p), p = 2 for now.
+    """(mean or sum of |x|**p over each window) ** (1/p), 1 <= p <= 4.
 
     ``mean``: Torch7 SpatialLPPooling divides by the window size; ONNX LpPool sums.
-    Lowered before quantization into Square -> SumPool2d -> Sqrt (passes/lower.py)."""
+    Lowered before quantization into Square -> SumPool2d -> Sqrt for p = 2, and
+    Abs -> Power(p) -> SumPool2d -> Power(1/p) otherwise (passes/lower.py)."""
 
-    p: int = 2
+    p: float = 2
     mean: bool = False
     op: ClassVar[str] = "LpPool"
 
     def out_shape(self, in_shapes):
-        if self.p != 2:
-            raise self.error(f"p={self.p} is not supported yet; use p=2 (L2 pooling)", "p")
+        if not 1 <= self.p <= 4:
+            raise self.error(f"p={self.p} is not supported; use 1 <= p <= 4", "p")
         return super().out_shape(in_shapes)
 
 
@@ -627,7 +644,7 @@ NODE_KINDS: dict[str, type[Node]] = {
                             Sigmoid, Square, Sqrt, Reciprocal, MaxPool2d, AvgPool2d, SumPool2d, LpPool2d,
                             GlobalPool, Flatten, Linear, Add, Sub, Div, Requantize, Scale,
                             LocalNorm, Exp, ChannelReduce, Softmax, BatchNorm, LRN, Log,
-                            LogSoftmax, Output)}
+                            LogSoftmax, Power, Output)}
 
 WEIGHTED = (Conv2d, Linear)
 TABLED = (Tanh, Sigmoid, Exp)

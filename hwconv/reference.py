@@ -135,6 +135,9 @@ def _normalized(node: ir.Sqrt, x, in_fixed):
     if node.function == "log":
         with np.errstate(divide="ignore"):
             return np.log(x)
+    if node.function == "power":
+        with np.errstate(divide="ignore"):
+            return node.gain * x ** node.power
     with np.errstate(divide="ignore"):
         return node.gain / x
 
@@ -210,6 +213,7 @@ REFERENCE = {
     ir.Softmax: _softmax,
     ir.LogSoftmax: _softmax,
     ir.Log: _normalized,
+    ir.Power: _normalized,
     ir.BatchNorm: _batchnorm,
     ir.LRN: _lrn,
     ir.Sigmoid: _tabled,

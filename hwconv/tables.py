@@ -135,8 +135,8 @@ class NormalizedTable:
         if self.function not in ("sqrt", "reciprocal", "power", "log"):
             raise ValueError(f"normalized function must be sqrt, reciprocal, power or log, "
                              f"not {self.function!r}")
-        if self.function == "power" and not -4 <= self.power <= 1:
-            raise ValueError(f"power must be in [-4, 1], not {self.power!r}")
+        if self.function == "power" and not -4 <= self.power <= 4:
+            raise ValueError(f"power must be in [-4, 4], not {self.power!r}")
 
     @property
     def ln2_code(self) -> int:

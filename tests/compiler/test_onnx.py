@@ -102,6 +102,8 @@ def test_pooling_options_not_supported_are_refused():
     ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1, pads=[1, 1, 0, 0])),
     ("LpPool", dict(kernel_shape=[2, 2], strides=[2, 2], p=2)),
     ("LpPool", dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1])),
+    ("LpPool", dict(kernel_shape=[2, 2], strides=[2, 2], p=3)),
+    ("LpPool", dict(kernel_shape=[3, 3], p=1)),
     ("GlobalAveragePool", {}), ("GlobalMaxPool", {})])
 def test_pooling_matches_onnxruntime(op, attrs):
     m = make_model([helper.make_node(op, ["x"], ["y"], name="pool", **attrs)], {},

@@ -28,6 +28,8 @@ UNIT_CASES = [
     ("l2pool_torch7", "lppool", (2, 6, 6), dict(kernel=(2, 2), stride=(2, 2), mean=True), 1),
     ("l2pool_onnx", "lppool", (3, 5, 7), dict(kernel=(3, 3), stride=(1, 2), pads=(1, 1, 1, 1)),
      1),
+    ("l3pool", "lppool", (2, 6, 6), dict(kernel=(2, 2), stride=(2, 2), p=3), 1),
+    ("l1pool_mean", "lppool", (2, 5, 5), dict(kernel=(3, 3), stride=(1, 1), p=1, mean=True), 1),
     ("square_sqrt", "sqrt", (2, 4, 5), dict(gain=0.75), 1),
     ("reciprocal", "reciprocal", (2, 4, 5), dict(gain=0.5), 1),
     ("lcn_subtractive", "localnorm", (2, 6, 7), dict(mode="subtractive"), 9),

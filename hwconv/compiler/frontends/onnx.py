@@ -1,7 +1,7 @@
 """ONNX to a float hwconv Graph (opsets 7 to 21).
 
 Supported: Conv (any stride, zero padding, dilation, groups, bias), Relu, Abs, Tanh, Sigmoid, Shrink, Clip,
-MaxPool, AveragePool (ceil_mode, count_include_pad), LpPool (p=2), GlobalAveragePool, GlobalMaxPool, Flatten, Reshape to (N, -1), Gemm, MatMul followed by Add, and the
+MaxPool, AveragePool (ceil_mode, count_include_pad), LpPool (1 <= p <= 4), GlobalAveragePool, GlobalMaxPool, Flatten, Reshape to (N, -1), Gemm, MatMul followed by Add, and the
 no-ops Identity and Dropout.
 Anything else is refused with a CompileError naming the node, its op and the attribute.
 """
@@ -244,13 +244,15 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
             if k is None or len(k) != 2:
                 raise n.error(f"kernel_shape={k} is not supported; give a 2-D kernel",
                               "kernel_shape")
-            n.only("p", (2,), 2, "only L2 pooling (p=2) is supported")
+            p = n.attr("p", 2)
+            if not 1 <= p <= 4:
+                raise n.error(f"p={p} is not supported; use 1 <= p <= 4", "p")
             n.only("auto_pad", ("NOTSET", "VALID"), "NOTSET", "give explicit pads instead")
             n.only("ceil_mode", (0,), 0, "use ceil_mode=0 (or pad explicitly)")
             n.only("dilations", ((1, 1),), (1, 1), "dilated pooling comes later")
             pads = tuple(n.attr("pads", (0, 0, 0, 0)))
             # ONNX LpPool sums the powers (no mean), unlike Torch7's SpatialLPPooling.
-            add(ir.LpPool2d(n.name, (src,), kernel=tuple(k), pads=pads, mean=False,
+            add(ir.LpPool2d(n.name, (src,), kernel=tuple(k), pads=pads, mean=False, p=p,
                             stride=tuple(n.attr("strides", (1, 1)))), n.proto.output)
         elif n.op in ("GlobalAveragePool", "GlobalMaxPool"):
             add(ir.GlobalPool(n.name, (src,), mode="avg" if "Average" in n.op else "max"),

@@ -1,7 +1,8 @@
 """Rewrite composite kinds into the primitives the hardware has, before quantization.
 
 LpPool2d (p = 2) becomes Square -> SumPool2d -> Sqrt(gain), with gain 1/sqrt(n) for the
-mean (Torch7) form: sqrt(sum / n) = sqrt(sum) / sqrt(n), so no division is needed.
+mean (Torch7) form: sqrt(sum / n) = sqrt(sum) / sqrt(n), so no division is needed; other
+p become Abs -> Power(p) -> SumPool2d -> Power(1/p, gain n**(-1/p) for the mean).
 
 LocalNorm (Torch7 local normalization), with the estimator E = a one-output convolution
 over all maps with kernel / (sum(kernel) * maps), 'same' zero padding, and 1/coef the
@@ -28,10 +29,17 @@ __all__ = ["lower"]
 
 def _lower_lppool(node: ir.LpPool2d) -> list[ir.Node]:
     n = node.kernel[0] * node.kernel[1]
-    sq, total = f"{node.name}/square", f"{node.name}/sum"
-    return [ir.Square(sq, node.inputs),
-            ir.SumPool2d(total, (sq,), kernel=node.kernel, stride=node.stride, pads=node.pads),
-            ir.Sqrt(node.name, (total,), gain=1 / math.sqrt(n) if node.mean else 1.0)]
+    p, name = node.p, node.name
+    pool = dict(kernel=node.kernel, stride=node.stride, pads=node.pads)
+    gain = n ** (-1 / p) if node.mean else 1.0   # (sum / n) ** (1/p) = sum ** (1/p) / n ** (1/p)
+    if p == 2:
+        return [ir.Square(f"{name}/square", node.inputs),
+                ir.SumPool2d(f"{name}/sum", (f"{name}/square",), **pool),
+                ir.Sqrt(name, (f"{name}/sum",), gain=gain)]
+    return [ir.Abs(f"{name}/abs", node.inputs),
+            ir.Power(f"{name}/power", (f"{name}/abs",), power=float(p)),
+            ir.SumPool2d(f"{name}/sum", (f"{name}/power",), **pool),
+            ir.Power(name, (f"{name}/sum",), power=1 / p, gain=gain)]
 
 
 def local_norm_parts(node: ir.LocalNorm, shape) -> tuple[np.ndarray, np.ndarray]:
