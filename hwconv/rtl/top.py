@@ -127,6 +127,25 @@ def branch_fifo_depths(graph: ir.Graph, shapes, fifo_depth: int) -> dict[tuple[s
     return depths
 
 
+MAX_WINDOW_FIFO = 4096
+
+
+def window_fifo_depths(graph: ir.Graph, shapes) -> dict[tuple[str, int], int]:
+    """Depth of the FIFO in front of each windowed unit (convolution, pooling, Linear):
+    its fill, the beats it takes in before its first window (kh - 1 rows and kw pixels).
+
+    A unit slower than its input works in bursts: busy on the windows of a frame's last
+    rows, idle while the next frame's first rows fill its line buffer. A FIFO that holds
+    that fill lets the units before it run ahead into the next frame during the burst,
+    so the idle part overlaps the busy part instead of adding to it."""
+    depths = {}
+    for node in graph.nodes:
+        if node.inputs and isinstance(node, (ir.Conv2d, ir.Linear, ir.Pool2d)):
+            fill = held_beats(node, shapes[node.inputs[0]])
+            depths[(node.name, 0)] = min(MAX_WINDOW_FIFO, 1 << max(2, (fill - 1).bit_length()))
+    return depths
+
+
 def _safe(name: str) -> str:
     return name.strip("/").replace("/", "_").replace(".", "_") or "node"
 
@@ -155,6 +174,8 @@ class DataflowTop(wiring.Component):
             if unit is not None:
                 self.units[node.name] = unit
         self.fifo_depths = branch_fifo_depths(graph, self.shapes, fifo_depth)
+        for name, depth in window_fifo_depths(graph, self.shapes).items():
+            self.fifo_depths[name] = max(depth, self.fifo_depths.get(name, fifo_depth))
         i_shape, o_shape = self.shapes[graph.input.name], self.shapes[graph.output.name]
         super().__init__({"i": In(pixel_signature(i_shape[0], graph.input.fixed.width)),
                           "o": Out(pixel_signature(o_shape[0], graph.output.fixed.width))})

@@ -61,5 +61,6 @@ def test_simulated_cycles_follow_the_estimate():
     predicted = design.report["cycles_per_frame_estimate"]
     result = design.simulate(rng.normal(0, 1, (3, 2, 10, 10)), simulator="pysim")
     assert result.bit_exact
-    # Steady state, frames back to back: within 15% of the slowest unit's pace.
-    assert predicted <= result.cycles_per_frame <= 1.15 * predicted
+    # Steady state, frames back to back: within 5% of the slowest unit's pace (seen: 2.4%;
+    # 13% before the FIFOs in front of windowed units held their fill).
+    assert predicted <= result.cycles_per_frame <= 1.05 * predicted
