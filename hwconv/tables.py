@@ -36,7 +36,10 @@ def _sigmoid(x):
 FUNCTIONS = {
     "tanh": (np.tanh, (-8.0, 8.0), (-1.0, 1.0)),
     "sigmoid": (_sigmoid, (-16.0, 16.0), (0.0, 1.0)),
-    "exp": (np.exp, (-16.0, 0.0), (0.0, 1.0)),
+    # Used for x <= 0 (softmax after subtracting the maximum); the domain reaches a
+    # little past 0 so that 0 itself is a table point, not clamped to the code below it,
+    # and starts where exp is below half a 16-bit LSB (exp(-12) = 6e-6).
+    "exp": (np.exp, (-12.0, 0.5), (0.0, 1.0)),
     # Of a normalized mantissa (NormalizedTable): smooth on its domain, so few segments do.
     "sqrt_mantissa": (np.sqrt, (0.25, 1.0), (0.5, 1.0)),
     "reciprocal_mantissa": (lambda m: 1.0 / m, (0.5, 1.0), (1.0, 2.0)),

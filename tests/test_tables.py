@@ -8,7 +8,8 @@ from hwconv.tables import FUNCTIONS, MAX_SEGMENTS, make_table
 
 # (function, bits): worst |table - f| in output LSBs, as in docs/numerics.md.
 DOCUMENTED_BOUND = {("tanh", 8): 1.0, ("tanh", 12): 1.0, ("tanh", 16): 1.55,
-                    ("sigmoid", 8): 1.0, ("sigmoid", 12): 1.0, ("sigmoid", 16): 1.27}
+                    ("sigmoid", 8): 1.0, ("sigmoid", 12): 1.0, ("sigmoid", 16): 1.27,
+                    ("exp", 8): 1.0, ("exp", 12): 1.02, ("exp", 16): 1.58}
 
 
 @pytest.mark.parametrize("function,bits", list(DOCUMENTED_BOUND))
@@ -18,7 +19,8 @@ def test_worst_error_over_every_input_code(function, bits):
         t_in, t_out = FixedType(bits, frac), FixedType(bits, bits - 1)
         table = make_table(function, t_in, t_out)
         assert table.segments <= MAX_SEGMENTS
-        codes = np.arange(t_in.min_int, t_in.max_int + 1)
+        # exp is used for x <= 0 only (softmax subtracts the maximum first).
+        codes = np.arange(t_in.min_int, (0 if function == "exp" else t_in.max_int) + 1)
         exact = FUNCTIONS[function][0](dequantize(codes, t_in)) * 2.0 ** t_out.frac
         worst = max(worst, float(np.abs(table.lookup(codes) - exact).max()))
     assert worst <= DOCUMENTED_BOUND[function, bits]
@@ -72,3 +74,19 @@ def test_log_within_one_lsb(in_frac):
     table = NormalizedTable("log", in_frac, out)
     assert np.abs(table.lookup(v) - exact).max() <= 0.55
     assert table.lookup(np.array([0]))[0] == out.min_int
+
+
+@pytest.mark.parametrize("function", ["sqrt", "reciprocal", "log"])
+def test_normalized_tables_over_every_16_bit_code(function):
+    """Every non-negative 16-bit input code, in 18 input formats: within 0.62 LSB."""
+    from hwconv.tables import NormalizedTable
+    out = FixedType(16, 8)
+    codes = np.arange(1, 1 << 15)
+    worst = 0.0
+    for in_frac in range(18):
+        real = codes / 2.0 ** in_frac
+        exact = {"sqrt": np.sqrt, "reciprocal": np.reciprocal, "log": np.log}[function](real)
+        exact = np.clip(exact * 2 ** out.frac, out.min_int, out.max_int)
+        table = NormalizedTable(function, in_frac, out)
+        worst = max(worst, float(np.abs(table.lookup(codes) - exact).max()))
+    assert worst <= 0.62   # docs/numerics.md
