@@ -22,7 +22,7 @@ __all__ = ["Node", "Input", "Conv2d", "Elementwise", "ReLU", "Threshold", "HardT
            "Shrink", "Tanh", "Sigmoid", "Square", "Sqrt", "Reciprocal", "Pool2d", "MaxPool2d", "AvgPool2d",
            "SumPool2d", "LpPool2d", "GlobalPool",
            "Flatten", "Linear", "Binary", "Add", "Sub", "Div", "Requantize", "Scale", "LocalNorm",
-           "Exp", "ChannelReduce", "Softmax", "BatchNorm", "LRN", "Log", "LogSoftmax", "Power", "Output",
+           "Exp", "ChannelReduce", "Softmax", "BatchNorm", "LRN", "Log", "LogSoftmax", "Power", "Max", "Repeat", "Output",
            "Graph",
            "NODE_KINDS"]
 
@@ -458,6 +458,30 @@ class Binary(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class Max(Binary):
+    """max(a, b), element-wise."""
+
+    op: ClassVar[str] = "Max"
+    sign: ClassVar[int] = 0
+
+
+@dataclass(frozen=True, eq=False)
+class Repeat(Node):
+    """A (C, 1, 1) value per frame repeated over a (C, H, W) map (a frame-wide statistic
+    applied at every position)."""
+
+    shape: Shape = ()
+    op: ClassVar[str] = "Repeat"
+
+    def out_shape(self, in_shapes):
+        c = in_shapes[0][0]
+        if tuple(in_shapes[0]) != (c, 1, 1) or len(self.shape) != 3 or self.shape[0] != c:
+            raise self.error(f"repeats a {in_shapes[0]} value over {self.shape}; give a "
+                             f"(C, 1, 1) input and a (C, H, W) shape", "shape")
+        return tuple(self.shape)
+
+
+@dataclass(frozen=True, eq=False)
 class Add(Binary):
     """a + b, element-wise (residual connections)."""
 
@@ -617,6 +641,10 @@ class LocalNorm(Node):
     kernel: np.ndarray = None
     threshold: float = 1e-4
     thresval: float = 1e-4
+    # nnx.SpatialNormalization without a fixed threshold: the std is raised to at least
+    # the mean std over the whole frame (and at least ``threshold``): a second pass, so
+    # the hardware holds the frame until that mean is known.
+    adaptive: bool = False
     op: ClassVar[str] = "LocalNorm"
 
     def out_shape(self, in_shapes):
@@ -644,17 +672,17 @@ NODE_KINDS: dict[str, type[Node]] = {
                             Sigmoid, Square, Sqrt, Reciprocal, MaxPool2d, AvgPool2d, SumPool2d, LpPool2d,
                             GlobalPool, Flatten, Linear, Add, Sub, Div, Requantize, Scale,
                             LocalNorm, Exp, ChannelReduce, Softmax, BatchNorm, LRN, Log,
-                            LogSoftmax, Power, Output)}
+                            LogSoftmax, Power, Max, Repeat, Output)}
 
 WEIGHTED = (Conv2d, Linear)
 TABLED = (Tanh, Sigmoid, Exp)
 # Kinds whose output type follows exactly from the input's (``exact_type``).
 EXACT = (Square, SumPool2d, ChannelReduce)
 # Kinds whose output type is chosen from calibration ranges.
-CALIBRATED = (Input, Conv2d, Linear, Add, Sub, Div, Sqrt, Requantize, Scale)
+CALIBRATED = (Input, Conv2d, Linear, Add, Sub, Max, Div, Sqrt, Requantize, Scale)
 # Kinds whose output type is their input's: they never requantize.
 SAME_TYPE = (ReLU, Threshold, HardTanh, Abs, Shrink, MaxPool2d, AvgPool2d, GlobalPool, Flatten,
-             Output)
+             Repeat, Output)
 
 
 def mean_multiplier(count: int, t: FixedType, most: int | None = None) -> tuple[int, int]:

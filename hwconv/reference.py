@@ -165,7 +165,11 @@ def _local_norm(node: ir.LocalNorm, x, in_fixed):
         x = x - estimate(x) / coef
     if node.mode in ("divisive", "contrastive"):
         std = np.sqrt(estimate(x * x)) / coef
-        x = x / np.where(std > node.threshold, std, node.thresval)
+        if node.adaptive:
+            floor = np.maximum(std.mean(axis=(1, 2, 3), keepdims=True), node.threshold)
+            x = x / np.maximum(std, floor)
+        else:
+            x = x / np.where(std > node.threshold, std, node.thresval)
     return x
 
 
@@ -214,6 +218,7 @@ REFERENCE = {
     ir.LogSoftmax: _softmax,
     ir.Log: _normalized,
     ir.Power: _normalized,
+    ir.Repeat: lambda node, x, t: np.broadcast_to(x, (x.shape[0], *node.shape)).copy(),
     ir.BatchNorm: _batchnorm,
     ir.LRN: _lrn,
     ir.Sigmoid: _tabled,
@@ -235,14 +240,16 @@ REFERENCE = {
 
 
 def _add(node: ir.Add, xs, in_fixed, graph):
-    """Add, Sub: both inputs aligned to the finer of their scales (exact), combined,
+    """Add, Sub, Max: both inputs aligned to the finer of their scales (exact), combined,
     requantized. A one-channel second map applies to every channel (broadcast)."""
     if in_fixed is None:
-        return xs[0] + node.sign * xs[1]
+        return np.maximum(xs[0], xs[1]) if isinstance(node, ir.Max) else \
+            xs[0] + node.sign * xs[1]
     fa, fb = (graph[i].fixed.frac for i in node.inputs)
     top = max(fa, fb)
-    return requantize((xs[0] << (top - fa)) + node.sign * (xs[1] << (top - fb)), top,
-                      node.fixed)
+    a, b = xs[0] << (top - fa), xs[1] << (top - fb)
+    return requantize(np.maximum(a, b) if isinstance(node, ir.Max) else a + node.sign * b,
+                      top, node.fixed)
 
 
 def _div(node: ir.Div, xs, in_fixed, graph):
@@ -256,7 +263,7 @@ def _div(node: ir.Div, xs, in_fixed, graph):
 
 
 # Kinds with several inputs: f(node, inputs, in_fixed or None, graph).
-REFERENCE_MULTI = {ir.Add: _add, ir.Sub: _add, ir.Div: _div}
+REFERENCE_MULTI = {ir.Add: _add, ir.Sub: _add, ir.Max: _add, ir.Div: _div}
 
 
 def _eval(node: ir.Node, xs: list[np.ndarray], graph: ir.Graph, exact: bool) -> np.ndarray:

@@ -28,7 +28,9 @@ SAMPLES = {
     ir.Requantize: ("localnorm", (2, 6, 6), {"mode": "divisive"}),
     ir.Scale: ("localnorm", (2, 6, 6), {"mode": "subtractive"}),
     ir.Exp: ("softmax", (4, 2, 2), {}), ir.Log: ("logsoftmax", (4, 2, 2), {}),
-    ir.Power: ("lppool", (2, 4, 4), {"p": 3}), ir.ChannelReduce: ("argmax", (4, 2, 2), {}),
+    ir.Power: ("lppool", (2, 4, 4), {"p": 3}),
+    ir.Max: ("localnorm", (2, 5, 5), {"mode": "divisive", "adaptive": True}),
+    ir.Repeat: ("localnorm", (2, 5, 5), {"mode": "divisive", "adaptive": True}), ir.ChannelReduce: ("argmax", (4, 2, 2), {}),
 }
 LOWERED = {ir.LpPool2d, ir.LocalNorm, ir.Softmax, ir.LRN, ir.LogSoftmax}   # rewritten into the kinds above before quantization
 FOLDED = {ir.BatchNorm}   # merged into the layer before it (passes/fold_batchnorm.py)

@@ -59,11 +59,14 @@ def _gaussian(n, sigma=0.25):
     return np.outer(g, g)
 
 
-@pytest.mark.parametrize("mode", ["subtractive", "divisive", "contrastive"])
-def test_lowered_local_norm_is_the_same_function(mode):
+@pytest.mark.parametrize("mode,adaptive", [("subtractive", False), ("divisive", False),
+                                           ("contrastive", False), ("divisive", True),
+                                           ("contrastive", True)])
+def test_lowered_local_norm_is_the_same_function(mode, adaptive):
     from hwconv import ir
     from hwconv.compiler.passes.lower import lower
-    node = ir.LocalNorm("lcn", ("x",), mode=mode, kernel=_gaussian(7))
+    node = ir.LocalNorm("lcn", ("x",), mode=mode, kernel=_gaussian(7), adaptive=adaptive,
+                        threshold=1e-3 if adaptive else 1e-4)
     g = ir.Graph((ir.Input("x", shape=(3, 12, 10)), node, ir.Output("y", ("lcn",))))
     x = np.random.default_rng(0).normal(0, 1, (2, 3, 12, 10))
     np.testing.assert_allclose(reference.run_float(lower(g), x), reference.run_float(g, x),

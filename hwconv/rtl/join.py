@@ -2,14 +2,14 @@
 applies to every channel)."""
 from __future__ import annotations
 
-from amaranth import Module
+from amaranth import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..fixed import FixedType, requantize_hdl
 from .stream import pixel_signature
 
-__all__ = ["AddUnit", "Zip"]
+__all__ = ["AddUnit", "Zip", "RepeatUnit"]
 
 
 class Zip(wiring.Component):
@@ -34,7 +34,7 @@ class Zip(wiring.Component):
 
 
 class AddUnit(wiring.Component):
-    """``a + sign * b`` lane by lane: both aligned to the finer scale (exact), then
+    """``a + sign * b`` (sign 0: max(a, b)) lane by lane: both aligned to the finer scale (exact), then
     requantized to ``out``, as ``reference._add``. One registered stage."""
 
     input_names = ("a", "b")
@@ -59,6 +59,29 @@ class AddUnit(wiring.Component):
             for k in range(self.lanes):
                 a = self.a.payload[k] << (top - self.ta.frac)
                 b = self.b.payload[k if self.b_lanes > 1 else 0] << (top - self.tb.frac)
-                total = a + b if self.sign > 0 else a - b
+                total = a + b if self.sign > 0 else a - b if self.sign < 0 else \
+                    Mux(a > b, a, b)
                 m.d.sync += self.o.payload[k].eq(requantize_hdl(total, top, self.out))
+        return m
+
+
+class RepeatUnit(wiring.Component):
+    """One (C, 1, 1) beat in, ``count`` copies of it out (a frame-wide value applied at
+    every position)."""
+
+    def __init__(self, lanes: int, bits: int, count: int):
+        self.count = count
+        super().__init__({"i": In(pixel_signature(lanes, bits)),
+                          "o": Out(pixel_signature(lanes, bits))})
+
+    def elaborate(self, platform):
+        m = Module()
+        left = Signal(range(self.count + 1))   # copies still to give
+        with m.If(left == 0):
+            m.d.comb += self.i.ready.eq(1)
+            with m.If(self.i.valid):
+                m.d.sync += [self.o.payload.eq(self.i.payload), left.eq(self.count)]
+        m.d.comb += self.o.valid.eq(left != 0)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += left.eq(left - 1)
         return m

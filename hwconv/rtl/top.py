@@ -15,7 +15,7 @@ from .act import ElementwiseUnit, TableUnit, elementwise_function
 from .conv import Conv2dUnit
 from .linear import LinearUnit
 from .fork import Broadcast
-from .join import AddUnit
+from .join import AddUnit, RepeatUnit
 from .pool import ChannelReduceUnit, GlobalPoolUnit, Pool2dUnit
 from .normalized import Divide, NormalizedTableUnit
 from .scale import ScaleUnit
@@ -44,7 +44,9 @@ def build_unit(graph: ir.Graph, node: ir.Node, in_shape, lanes=DEFAULT_LANES):
     if isinstance(node, (ir.Input, ir.Output, ir.Flatten)):
         return None
     in_fixed = graph.in_fixed(node)
-    if isinstance(node, (ir.Add, ir.Sub)):
+    if isinstance(node, ir.Repeat):
+        return RepeatUnit(in_shape[0], in_fixed.width, node.shape[1] * node.shape[2])
+    if isinstance(node, (ir.Add, ir.Sub, ir.Max)):
         b = graph[node.inputs[1]]
         return AddUnit(in_shape[0], in_fixed, b.fixed, node.fixed, sign=node.sign,
                        b_lanes=graph.shape(b.name)[0])

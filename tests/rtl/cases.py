@@ -34,6 +34,8 @@ UNIT_CASES = [
     ("reciprocal", "reciprocal", (2, 4, 5), dict(gain=0.5), 1),
     ("lcn_subtractive", "localnorm", (2, 6, 7), dict(mode="subtractive"), 9),
     ("lcn_divisive", "localnorm", (2, 6, 5), dict(mode="divisive"), 9),
+    ("lcn_adaptive", "localnorm", (2, 5, 6), dict(mode="contrastive", adaptive=True,
+                                                  threshold=1e-3), 9),
     ("lcn_contrastive", "localnorm", (3, 7, 6), dict(mode="contrastive",
                                                      kernel=np.outer([1, 2, 3, 2, 1],
                                                                      [1, 2, 3, 2, 1])), 15),

@@ -77,10 +77,21 @@ def _lower_local_norm(node: ir.LocalNorm, shape) -> list[ir.Node]:
                   ir.Requantize(f"{p}/square_q", (f"{p}/square",)),
                   estimator(f"{p}/variance", f"{p}/square_q"),
                   ir.Sqrt(f"{p}/std", (f"{p}/variance",)),
-                  ir.Scale(f"{p}/std_corrected", (f"{p}/std",), scale=1 / coef),
-                  ir.Threshold(f"{p}/std_threshold", (f"{p}/std_corrected",),
-                               threshold=node.threshold, value=node.thresval),
-                  ir.Div(p, (src, f"{p}/std_threshold"))]
+                  ir.Scale(f"{p}/std_corrected", (f"{p}/std",), scale=1 / coef)]
+        std = f"{p}/std_corrected"
+        if node.adaptive:
+            # max(std, max(mean std over the frame, threshold)): the frame's mean comes
+            # back as one beat, repeated over the map; the FIFOs hold the frame meanwhile.
+            nodes += [ir.GlobalPool(f"{p}/std_mean", (std,), mode="avg"),
+                      ir.Threshold(f"{p}/std_floor", (f"{p}/std_mean",),
+                                   threshold=node.threshold, value=node.threshold),
+                      ir.Repeat(f"{p}/std_floor_map", (f"{p}/std_floor",),
+                                shape=(1, *shape[1:])),
+                      ir.Max(f"{p}/std_threshold", (std, f"{p}/std_floor_map"))]
+        else:
+            nodes.append(ir.Threshold(f"{p}/std_threshold", (std,),
+                                      threshold=node.threshold, value=node.thresval))
+        nodes.append(ir.Div(p, (src, f"{p}/std_threshold")))
     return nodes
 
 
