@@ -95,23 +95,23 @@ def _lower_local_norm(node: ir.LocalNorm, shape) -> list[ir.Node]:
     return nodes
 
 
-def _lower_softmax(node: ir.Softmax, shape) -> list[ir.Node]:
-    p, src = node.name, node.inputs[0]
+def _exp_sum(p: str, src: str) -> list[ir.Node]:
+    """x - max, its exp, and the exp's sum across channels: softmax's common part."""
     return [ir.ChannelReduce(f"{p}/max", (src,), mode="max"),
             ir.Sub(f"{p}/shifted", (src, f"{p}/max")),
             ir.Exp(f"{p}/exp", (f"{p}/shifted",)),
-            ir.ChannelReduce(f"{p}/sum", (f"{p}/exp",), mode="sum"),
-            ir.Div(p, (f"{p}/exp", f"{p}/sum"))]
+            ir.ChannelReduce(f"{p}/sum", (f"{p}/exp",), mode="sum")]
+
+
+def _lower_softmax(node: ir.Softmax, shape) -> list[ir.Node]:
+    p = node.name
+    return _exp_sum(p, node.inputs[0]) + [ir.Div(p, (f"{p}/exp", f"{p}/sum"))]
 
 
 def _lower_log_softmax(node: ir.LogSoftmax, shape) -> list[ir.Node]:
-    p, src = node.name, node.inputs[0]
-    return [ir.ChannelReduce(f"{p}/max", (src,), mode="max"),
-            ir.Sub(f"{p}/shifted", (src, f"{p}/max")),
-            ir.Exp(f"{p}/exp", (f"{p}/shifted",)),
-            ir.ChannelReduce(f"{p}/sum", (f"{p}/exp",), mode="sum"),
-            ir.Log(f"{p}/log_sum", (f"{p}/sum",)),
-            ir.Sub(p, (f"{p}/shifted", f"{p}/log_sum"))]
+    p = node.name
+    return _exp_sum(p, node.inputs[0]) + [ir.Log(f"{p}/log_sum", (f"{p}/sum",)),
+                                          ir.Sub(p, (f"{p}/shifted", f"{p}/log_sum"))]
 
 
 def _lower_lrn(node: ir.LRN, shape) -> list[ir.Node]:
