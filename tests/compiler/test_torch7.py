@@ -225,7 +225,7 @@ def lua_divisive(x, kernel, n, threshold, thresval):
 
 
 def lua_nnx_normalization(x, kernel, n, threshold):
-    """nnx.SpatialNormalization.forward with a fixed threshold, literally."""
+    """nnx.SpatialNormalization.forward, literally (threshold None: the adaptive one)."""
     import torch.nn.functional as F
 
     def convo(v, k):
@@ -240,6 +240,9 @@ def lua_nnx_normalization(x, kernel, n, threshold):
     coef = est(_torch().ones_like(x))
     z = x - est(x) / coef
     std = est(z * z).sqrt() / coef
+    if threshold is None:   # no fixed threshold: max(mean std over the frame, 1e-3)
+        threshold = std.mean(dim=(1, 2, 3), keepdim=True).clamp(min=1e-3)
+        return z / _torch().where(std > threshold, std, threshold.expand_as(std))
     return z / _torch().where(std > threshold, std, _torch().full_like(std, threshold))
 
 
@@ -334,6 +337,9 @@ def _cases():
     cases.append(("SpatialNormalization_nnx", Module(
         "nn.SpatialNormalization", nfeatures=3, kernel=gauss, fixedThres=0.3), (3, 9, 10),
         lambda x: lua_nnx_normalization(x, gauss, 3, 0.3)))
+    cases.append(("SpatialNormalization_nnx_adaptive", Module(
+        "nn.SpatialNormalization", nfeatures=3, kernel=gauss), (3, 9, 10),
+        lambda x: lua_nnx_normalization(x, gauss, 3, None)))
     kh, kv = k1[None, :], k1[:, None]
     cases.append(("SpatialNormalization_nnx_separable", Module(
         "nn.SpatialNormalization", nfeatures=2, kernel={1: kh, 2: kv}, fixedThres=0.2),
@@ -453,14 +459,6 @@ def test_only_a_last_log_softmax_is_dropped(tmp_path):
     p = net(tmp_path, Module("nn.LogSoftMax"), Module("nn.Tanh"))
     g = load_torch7(p, (3, 2, 2), drop_log_softmax=True)
     assert any(isinstance(n, ir.LogSoftmax) for n in g.nodes)
-
-
-def test_adaptive_nnx_normalization_refused(tmp_path):
-    p = net(tmp_path, Module("nn.SpatialNormalization", nfeatures=3,
-                             kernel=np.ones((3, 3), np.float32)))
-    e = refused(p, r"^module 1 \(nn.SpatialNormalization\): without a fixed threshold .*"
-                   r"WHOLE frame")
-    assert e.attribute == "fixedThres"
 
 
 @pytest.mark.parametrize("module,match", [

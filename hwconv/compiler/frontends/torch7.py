@@ -13,7 +13,7 @@ nn.Sequential, SpatialConvolution, SpatialConvolutionMM, SpatialConvolutionMap,
 SpatialSubSampling (a depthwise Conv2d whose taps all hold the map's weight),
 SpatialMaxPooling, SpatialAveragePooling, SpatialLPPooling (LpPool2d mean=True, p = 2),
 SpatialSubtractive/Divisive/ContrastiveNormalization (LocalNorm), nnx
-SpatialNormalization with a fixed threshold (LocalNorm and a constant gain), Tanh, Abs,
+SpatialNormalization (LocalNorm, adaptive without a fixed threshold, and a gain), Tanh, Abs,
 Threshold, ReLU, HardTanh, Sigmoid, Square, Sqrt, Power (2, 0.5, 1), MulConstant,
 Linear, Reshape, View, SpatialClassifier, SoftMax, LogSoftMax, Identity, Dropout, and
 cudnn.* twins.
@@ -45,7 +45,7 @@ SUPPORTED_MODULES = (
     "Sequential", "SpatialConvolution", "SpatialConvolutionMM", "SpatialConvolutionMap",
     "SpatialSubSampling", "SpatialMaxPooling", "SpatialAveragePooling", "SpatialLPPooling",
     "SpatialSubtractiveNormalization", "SpatialDivisiveNormalization",
-    "SpatialContrastiveNormalization", "SpatialNormalization (nnx, fixed threshold)",
+    "SpatialContrastiveNormalization", "SpatialNormalization (nnx)",
     *POINTWISE, "Threshold", "ReLU", "HardTanh", "Square", "Sqrt", "Power", "MulConstant",
     "Linear", "Reshape", "View", "SpatialClassifier", "SoftMax", "LogSoftMax", "Dropout",
     *IDENTITY)
@@ -504,7 +504,8 @@ def _normalization(mod: _Module, b: _Builder) -> None:
 
 
 def _nnx_normalization(mod: _Module, b: _Builder) -> None:
-    """nnx.SpatialNormalization with a fixed threshold t. Its estimator sums the planes
+    """nnx.SpatialNormalization with a fixed threshold t (or, without one, the frame-adaptive
+    threshold max(mean std, 1e-3)). Its estimator sums the planes
     without dividing by their number n, so its std is nn's std / s, with s = sqrt(n) for a
     2-D kernel and s = n for a pair of 1-D kernels (applied one after the other, each
     summed over the planes); its output z / thr(std, t) is s * LocalNorm(contrastive,
@@ -514,13 +515,10 @@ def _nnx_normalization(mod: _Module, b: _Builder) -> None:
     if n != c:
         raise mod.error(f"nfeatures={n} but its input has {c} planes", "nfeatures")
     threshold = mod.get("fixedThres", None)
-    if threshold is None or threshold == 0:
-        raise mod.error("without a fixed threshold it divides by max(mean of the std map "
-                        "over the WHOLE frame, 1e-3): a second pass over the frame that "
-                        "streaming hardware does not make. Construct it with a threshold "
-                        "(nn.SpatialNormalization(n, kernel, threshold)) or use "
-                        "nn.SpatialContrastiveNormalization", "fixedThres")
-    t = mod.num("fixedThres")
+    # Without a fixed threshold, the std is raised to max(its mean over the whole frame,
+    # 1e-3): LocalNorm's adaptive form, whose FIFOs hold the frame for that second pass.
+    adaptive = threshold is None or threshold == 0
+    t = 1e-3 if adaptive else mod.num("fixedThres")
     kernel = mod.get("kernel")
     if isinstance(kernel, dict):                   # {1xK, Kx1}: two separable passes
         parts = [kernel.get(k) for k in (1, 2)]
@@ -539,7 +537,7 @@ def _nnx_normalization(mod: _Module, b: _Builder) -> None:
         raise mod.error(f"kernel of shape {k.shape} is even-sized or not 2-D; nnx pads "
                         f"even kernels asymmetrically, which is not supported", "kernel")
     norm = ir.LocalNorm(b.name(mod, "" if n == 1 else "/norm"), (b.src,), mode="contrastive",
-                        kernel=k, threshold=s * t, thresval=s * t)
+                        kernel=k, threshold=s * t, thresval=s * t, adaptive=adaptive)
     if n == 1:
         b.add(mod, norm)
         return
