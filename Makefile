@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 APT_PACKAGES := g++ make perl ccache iverilog
 export OBJCACHE := ccache
 
-.PHONY: demo test test-all setup system-packages clean
+.PHONY: demo test test-all lint setup system-packages clean
 
 demo: $(STAMP)
 	$(VENV)/bin/hwconv demo
@@ -19,6 +19,11 @@ test: $(STAMP)
 # Everything, the whole-network and other slow runs included.
 test-all: $(STAMP)
 	$(VENV)/bin/python -m pytest -m "slow or not slow"
+
+# verilator --lint-only -Wall on generated designs: fails on warning kinds not accepted in
+# hwconv/sim/lint.py (`hwconv lint DESIGN_DIR` does it for one design folder).
+lint: $(STAMP)
+	$(VENV)/bin/python -m pytest -q tests/sim/test_lint.py
 
 setup: $(STAMP)
 

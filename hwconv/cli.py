@@ -1,4 +1,4 @@
-"""The ``hwconv`` command: compile, reference, sim, build, demo.
+"""The ``hwconv`` command: compile, reference, sim, lint, build, demo.
 
 Errors a user can fix are printed as one line (``hwconv: error: ...``) with exit status 2;
 a simulation that differs from the reference exits with status 1.
@@ -145,6 +145,34 @@ def cmd_sim(args) -> int:
     if args.vcd:
         print(f"wrote {args.vcd}")
     return status
+
+
+def cmd_lint(args) -> int:
+    from .design import TOP_NAME
+    from .sim.lint import ACCEPTED, format_summary, lint_file
+    from .sim.verilator import VerilatorBuildError
+    path = pathlib.Path(args.design) / "rtl" / f"{TOP_NAME}.v"
+    if not path.is_file():
+        raise UsageError(f"{args.design}: no {path.relative_to(args.design)}; give a design "
+                         f"folder written by `hwconv compile`")
+    try:
+        result = lint_file(path, TOP_NAME)
+    except VerilatorBuildError as e:
+        raise UsageError(str(e)) from None
+    if args.log:
+        pathlib.Path(args.log).write_text(result.log)
+    new = result.new_kinds()
+    print(f"verilator --lint-only -Wall {path}: {len(result.messages):,} messages, "
+          f"{len(result.counts)} kinds ({len(ACCEPTED)} kinds accepted, see "
+          f"hwconv/sim/lint.py)")
+    print(format_summary(result))
+    if args.log:
+        print(f"wrote {args.log}")
+    if new:
+        print(f"NEW lint kinds: {', '.join(sorted(new))}")
+        return 1
+    print("lint: no new kinds")
+    return 0
 
 
 def cmd_build(args) -> int:
@@ -295,6 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
                    default="none", help="flow-control pattern at the design's ports")
     s.add_argument("--vcd", help="write a waveform to this file")
     s.set_defaults(func=cmd_sim)
+
+    li = sub.add_parser("lint", help="verilator --lint-only -Wall on a design's Verilog; "
+                        "exit status 1 on warning kinds not in the accepted list")
+    li.add_argument("design", help="a design folder written by `hwconv compile`")
+    li.add_argument("--log", help="write Verilator's whole output to this file")
+    li.set_defaults(func=cmd_lint)
 
     b = sub.add_parser("build", help="write a bitstream-ready ISE build plan for a board")
     b.add_argument("design", help="a design folder written by `hwconv compile`")
