@@ -3,7 +3,9 @@
 Run through ``hwconv.sim.verilator.run_cocotb`` with params (``load_params()``):
   beats: input beats as hex strings; frame_in / frame_out: beats per frame in and out;
   patterns: list of StallPattern fields; result: path of the JSON file to write;
-  max_idle: cycles without any handshake after which the design is declared stuck.
+  max_idle: cycles without any handshake after which the design is declared stuck;
+  profile: read the ``prof`` port (a profiled DataflowTop) in the cycle after the last
+  expected output beat, as the fast harness does (hex string).
 For each pattern, from reset: streams every beat in, collects the expected number of beats
 out, then keeps the sink ready for ``settle`` cycles to catch beats that should not exist.
 Inputs are driven on falling edges and handshakes sampled just before the rising edge.
@@ -31,7 +33,8 @@ async def _run_pattern(dut, p, pattern):
     dut.rst.value = 0
 
     k, out, cycle, idle_run = 0, [], 0, 0
-    first_in, last_out = [], []
+    first_in, first_out, last_out = [], [], []
+    profile = None
     presenting = False
     settle = p.get("settle", 64)
     extra = 0
@@ -45,6 +48,8 @@ async def _run_pattern(dut, p, pattern):
         ready = done or snk_rng.random() >= pattern["backpressure"]
         dut.o__ready.value = int(ready)
         await ReadOnly()
+        if done and profile is None and p.get("profile"):
+            profile = f"{dut.prof.value.to_unsigned():x}"
         progressed = False
         if presenting and int(dut.i__ready.value):
             if k % p["frame_in"] == 0:
@@ -55,6 +60,8 @@ async def _run_pattern(dut, p, pattern):
             if done:
                 extra += 1
             else:
+                if len(out) % p["frame_out"] == 0:
+                    first_out.append(cycle)
                 out.append(dut.o__payload.value.to_unsigned())
                 if len(out) % p["frame_out"] == 0:
                     last_out.append(cycle)
@@ -68,9 +75,12 @@ async def _run_pattern(dut, p, pattern):
         await RisingEdge(dut.clk)
         await FallingEdge(dut.clk)
         cycle += 1
-    return {"pattern": pattern["name"], "outputs": [f"{v:x}" for v in out], "extra": extra,
-            "first_in": first_in, "last_out": last_out, "cycles": cycle,
-            "sim_seconds": time.monotonic() - t0}
+    result = {"pattern": pattern["name"], "outputs": [f"{v:x}" for v in out], "extra": extra,
+              "first_in": first_in, "first_out": first_out, "last_out": last_out,
+              "cycles": cycle, "sim_seconds": time.monotonic() - t0}
+    if profile is not None:
+        result["profile"] = profile
+    return result
 
 
 @cocotb.test()
