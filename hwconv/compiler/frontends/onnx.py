@@ -1,12 +1,21 @@
-"""ONNX to a float hwconv Graph (opsets 7 to 21).
+"""ONNX to a float hwconv Graph (opsets 6 to 25).
 
-Supported: Conv (any stride, zero padding, dilation, groups, bias), Relu, Abs, Tanh, Sigmoid, Shrink, Clip,
-MaxPool, AveragePool (ceil_mode, count_include_pad), LpPool (1 <= p <= 4), GlobalAveragePool, GlobalMaxPool, Flatten, Reshape to (N, -1), Gemm, MatMul followed by Add, and the
-no-ops Identity and Dropout.
+Supported: Conv (1-D, 2-D and 3-D; any stride, zero padding or auto_pad, dilation, groups,
+bias), Relu, Abs, Tanh, Sigmoid, Shrink, Clip, MaxPool, AveragePool (ceil_mode,
+count_include_pad; AveragePool also 3-D), LpPool (1 <= p <= 4), GlobalAveragePool,
+GlobalMaxPool, BatchNormalization, LRN, Softmax and LogSoftmax across channels, ArgMax,
+Gemm, MatMul (followed by Add), Add of two tensors, Add and Mul by a constant per channel
+(Mul also per position), constant Pad of the spatial axes, Flatten, Reshape, Squeeze,
+Unsqueeze and Transpose where they keep each frame's layout (or flatten it to a vector),
+shape ops on constants (folded), and the no-ops Identity and Dropout.
+
+The input's first axis is the batch, hwconv's frames (a rank-1 input is one frame).
+A frame (C, L) travels as a (C, L, 1) map, a volume (C, D, H, W) as a (C*D, H, W) map.
 Anything else is refused with a CompileError naming the node, its op and the attribute.
 """
 from __future__ import annotations
 
+import math
 import pathlib
 
 import numpy as np
@@ -18,14 +27,17 @@ from ...errors import CompileError
 
 __all__ = ["load_onnx", "SUPPORTED_OPS"]
 
-OPSETS = range(7, 22)
+OPSETS = range(6, 26)
 ELEMENTWISE = {"Relu": ir.ReLU, "Abs": ir.Abs, "Tanh": ir.Tanh, "Sigmoid": ir.Sigmoid}
 CLIP_NONE = 1e30   # an absent Clip limit: far beyond any fixed-point range, so it saturates
 SUPPORTED_OPS = ("Conv", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool",
                  "Flatten", "Reshape", "Gemm", "MatMul", "Add", *ELEMENTWISE,
                  "Shrink", "Clip", "Softmax", "LogSoftmax", "ArgMax", "BatchNormalization", "LRN",
-                 "Identity",
-                 "Dropout")
+                 "Identity", "Dropout", "Mul", "Pad", "Transpose", "Squeeze", "Unsqueeze")
+FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
+               onnx.TensorProto.BFLOAT16)
+# Shape ops folded when their input is a constant (a Transpose of weights, ...).
+FOLDABLE = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity")
 
 
 class _Node:
@@ -81,38 +93,153 @@ def _opset(proto: onnx.ModelProto) -> int:
     raise CompileError("the model imports no ai.onnx opset")
 
 
+def _frame_ir_shape(fs) -> tuple[int, ...] | None:
+    """How a frame of ONNX shape ``fs`` (the tensor's shape without its batch axis) travels
+    in hwconv: a vector (K,) as is, a 1-D signal (C, L) as a (C, L, 1) map, a map
+    (C, H, W) as is, a volume (C, D, H, W) as a (C*D, H, W) map whose channels are the
+    (c, d) pairs in the same order; a scalar as (1,). Every mapping keeps the values in
+    ONNX's (C-major) order."""
+    fs = tuple(int(d) for d in fs)
+    if len(fs) <= 1:
+        return fs or (1,)
+    if len(fs) == 2:
+        return (fs[0], fs[1], 1)
+    if len(fs) == 3:
+        return fs
+    if len(fs) == 4:
+        return (fs[0] * fs[1], fs[2], fs[3])
+    return None
+
+
+def _spatial(n: _Node, fs, kernel):
+    """strides, dilations and pads (begin..., end...) of a windowed op over the frame's
+    spatial axes fs[1:], with auto_pad resolved to explicit pads."""
+    nd = len(kernel)
+    strides = tuple(int(s) for s in n.attr("strides", (1,) * nd))
+    dilations = tuple(int(d) for d in n.attr("dilations", (1,) * nd))
+    if len(strides) != nd or len(dilations) != nd:
+        raise n.error(f"strides={strides} and dilations={dilations} must have one value per "
+                      f"spatial axis ({nd})", "strides")
+    auto_pad = n.attr("auto_pad", "NOTSET")
+    if auto_pad in ("NOTSET", ""):
+        pads = tuple(int(p) for p in n.attr("pads", (0,) * 2 * nd))
+        if len(pads) != 2 * nd or min(pads) < 0:
+            raise n.error(f"pads={pads} is not supported; give {2 * nd} non-negative pads",
+                          "pads")
+    elif auto_pad == "VALID":
+        pads = (0,) * 2 * nd
+    elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        begin, end = [], []
+        for size, k, s, d in zip(fs[1:], kernel, strides, dilations):
+            out = -(-size // s)
+            total = max(0, (out - 1) * s + (k - 1) * d + 1 - size)
+            b = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
+            begin.append(b)
+            end.append(total - b)
+        pads = tuple(begin + end)
+    else:
+        raise n.error(f"auto_pad={auto_pad!r} is not supported", "auto_pad")
+    return strides, dilations, pads
+
+
+def _as_2d(kernel, strides, dilations, pads):
+    """A 1-D window over a (C, L, 1) map as a (k, 1) window; 2-D unchanged. ONNX pads
+    (x1_begin, x2_begin, x1_end, x2_end) are hwconv's (top, left, bottom, right)."""
+    if len(kernel) == 2:
+        return tuple(kernel), strides, dilations, pads
+    return (kernel[0], 1), (strides[0], 1), (dilations[0], 1), (pads[0], 0, pads[1], 0)
+
+
+def _pooled_extent(size, k, s, before, after, ceil_mode) -> int:
+    span = size + before + after - k
+    if not ceil_mode:
+        return span // s + 1
+    n = -(-span // s) + 1
+    return n - 1 if (n - 1) * s >= size + before else n
+
+
+def _constant(proto: onnx.NodeProto) -> np.ndarray:
+    v = onnx.helper.get_attribute_value(proto.attribute[0])
+    return numpy_helper.to_array(v) if isinstance(v, onnx.TensorProto) else np.array(v)
+
+
 def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Graph:
-    """An ONNX file (or ModelProto) as a float Graph; input_shape overrides (C, H, W)."""
+    """An ONNX file (or ModelProto) as a float Graph; input_shape overrides (C, H, W).
+
+    The input's first axis is the batch: hwconv's frames. Each frame travels as
+    ``_frame_ir_shape`` says (a rank-1 input is one frame, a vector)."""
     proto = _load(model)
     opset = _opset(proto)
     g = proto.graph
     consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
     for n in g.node:
         if n.op_type == "Constant":
-            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+            consts[n.output[0]] = _constant(n)
+    onnx_nodes = [_Node(p, i) for i, p in enumerate(g.node) if p.op_type != "Constant"]
     inputs = [i for i in g.input if i.name not in consts]
     if len(inputs) != 1:
         raise CompileError(f"the model has {len(inputs)} inputs "
                            f"({', '.join(i.name for i in inputs)}); hwconv takes one image input")
     inp = inputs[0]
+    first = next((n for n in onnx_nodes if inp.name in n.proto.input), None)
+
+    def input_error(message, attribute) -> CompileError:
+        message = f"reads the model's input {inp.name!r}, which {message}"
+        return first.error(message, attribute) if first else CompileError(message)
+
+    kind = inp.type.WhichOneof("value")
+    if kind != "tensor_type":
+        raise input_error(f"is of type {kind or 'undefined'}, not a tensor; hwconv takes "
+                          f"one image tensor", "type")
+    elem = inp.type.tensor_type.elem_type
+    if elem not in FLOAT_TYPES and elem != onnx.TensorProto.UNDEFINED:
+        raise input_error(f"holds {onnx.TensorProto.DataType.Name(elem).lower()} values; "
+                          f"hwconv compiles networks on float tensors (their fixed-point "
+                          f"formats come from calibration)", "elem_type")
     dims = [d.dim_value if d.HasField("dim_value") else None
             for d in inp.type.tensor_type.shape.dim]
-    if input_shape is None:
-        if len(dims) != 4 or any(d is None for d in dims[1:]):
-            raise CompileError(f"input {inp.name!r} has shape {dims}; give the image shape "
-                               f"with --input-shape C,H,W")
-        input_shape = tuple(dims[1:])
-    elif len(dims) == 4 and all(dims[1:]) and tuple(dims[1:]) != tuple(input_shape):
-        raise CompileError(f"--input-shape {','.join(map(str, input_shape))} does not match "
-                           f"the model's input {inp.name!r} of shape {dims}")
+    lead = 1   # the batch axis leads every tensor, except after a rank-1 input
+    if input_shape is not None:
+        if len(dims) == 4 and all(dims[1:]) and tuple(dims[1:]) != tuple(input_shape):
+            raise CompileError(f"--input-shape {','.join(map(str, input_shape))} does not "
+                               f"match the model's input {inp.name!r} of shape {dims}")
+        frame = tuple(int(d) for d in input_shape)
+    elif len(dims) == 1 and dims[0]:
+        lead, frame = 0, (dims[0],)
+    elif 2 <= len(dims) <= 5 and all(d is not None for d in dims[1:]):
+        frame = tuple(dims[1:])
+    elif len(dims) > 5:
+        raise input_error(f"has shape {dims}; hwconv takes tensors of up to 5 dimensions "
+                          f"(N, C, D, H, W)", "shape")
+    else:
+        raise CompileError(f"input {inp.name!r} has shape {dims}; give the image shape "
+                           f"with --input-shape C,H,W")
+    if 0 in frame:
+        raise input_error(f"has shape {dims}, an empty frame", "shape")
 
-    nodes: list[ir.Node] = [ir.Input(name=inp.name, shape=tuple(input_shape))]
+    nodes: list[ir.Node] = [ir.Input(name=inp.name, shape=_frame_ir_shape(frame))]
     alias = {inp.name: inp.name}   # ONNX tensor name -> hwconv node name producing it
+    fshape = {inp.name: frame}     # ONNX tensor name -> its frame's ONNX shape
+    irshape = {inp.name: _frame_ir_shape(frame)}   # hwconv node name -> its shape
 
-    def add(node: ir.Node, outputs) -> None:
+    def add(node: ir.Node, outputs, fs=None) -> None:
+        """Append a node (its shape checked now, naming it) and give its outputs the
+        frame shape fs: by default the source's rank with the node's hwconv shape."""
+        out = tuple(int(d) for d in node.out_shape([irshape[s] for s in node.inputs]))
+        if callable(fs):
+            fs = fs(out)
+        elif fs is None:
+            r = len(cur_fs)
+            if node.inputs and out == irshape[node.inputs[0]]:
+                fs = cur_fs
+            else:
+                assert r < 4, "a volume's frame shape must be given"
+                fs = () if r == 0 else out[:2] if r == 2 else out
         nodes.append(node)
+        irshape[node.name] = out
         for o in outputs:
-            alias[o] = node.name
+            if o:
+                alias[o], fshape[o] = node.name, tuple(int(d) for d in fs)
 
     def const(n: _Node, idx: int, what: str) -> np.ndarray:
         name = n.proto.input[idx]
@@ -121,37 +248,161 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
                           what)
         return consts[name].astype(np.float64)
 
-    def in_channels(name: str) -> int | None:
-        """Channels of a node's output, when it is a map (checked fully by the Graph)."""
-        try:
-            shape = ir.Graph(tuple(nodes))._shapes[name]
-        except CompileError:
-            return None
-        return shape[0] if len(shape) == 3 else None
+    def has_input(n: _Node, idx: int) -> bool:
+        return len(n.proto.input) > idx and bool(n.proto.input[idx])
 
-    def source(n: _Node) -> str:
-        name = n.proto.input[0]
+    def source(n: _Node, idx: int = 0) -> str:
+        name = n.proto.input[idx]
         if name not in alias:
             raise n.error(f"reads {name!r}, which is not produced by a supported node")
         return alias[name]
 
-    onnx_nodes = [_Node(p, i) for i, p in enumerate(g.node) if p.op_type != "Constant"]
+    def view(n: _Node, src: str, fs, target, attribute: str) -> None:
+        """A reshape of each frame: free when hwconv's layout does not change, a Flatten
+        when the frame becomes a vector; anything else would move values."""
+        target = tuple(int(d) for d in target)
+        shape = _frame_ir_shape(target)
+        if shape == irshape[src]:
+            for o in n.proto.output:
+                alias[o], fshape[o] = src, target
+        elif len(target) == 1 and len(irshape[src]) == 3:
+            add(ir.Flatten(n.name, (src,)), n.proto.output, fs=target)
+        else:
+            raise n.error(f"reshapes each frame from {fs} to {target}, which changes its "
+                          f"layout; hwconv only flattens a frame to a vector or keeps its "
+                          f"layout", attribute)
+
+    def batch_axis(n: _Node, axis: int, rank: int, attribute: str) -> int:
+        """An ONNX axis as an axis of the frame; the batch axis is refused."""
+        a = axis + rank if axis < 0 else axis
+        if not 0 <= a < rank:
+            raise n.error(f"{attribute}={axis} is out of range for rank {rank}", attribute)
+        if a < lead:
+            raise n.error(f"{attribute}={axis} is the batch axis; hwconv's frames are the "
+                          f"batch and are computed one by one", attribute)
+        return a - lead
+
+    def affine(n: _Node, src: str, fs, scale, shift) -> None:
+        """x * scale[c] + shift[c] per ONNX channel (the volume's depths share theirs)."""
+        reps = fs[1] if len(fs) == 4 else 1
+        scale, shift = np.repeat(scale, reps), np.repeat(shift, reps)
+        producer = next(x for x in nodes if x.name == src)
+        if len(irshape[src]) == 1 and not isinstance(producer, ir.WEIGHTED):
+            add(ir.Linear(n.name, (src,), weight=np.diag(scale), bias=shift), n.proto.output,
+                fs=fs)
+        else:
+            add(ir.BatchNorm(n.name, (src,), scale=scale, shift=shift), n.proto.output, fs=fs)
+
+    def binary(n: _Node) -> None:
+        """Add or Mul: two tensors, or a tensor and a constant."""
+        a, b = n.proto.input[:2]
+        if a in alias and b in alias:
+            if n.op == "Mul":
+                raise n.error("Mul of two tensors is not supported (no hwconv kind "
+                              "multiplies two streams); only Mul by a constant", "B")
+            add(ir.Add(n.name, (alias[a], alias[b])), n.proto.output, fs=fshape[a])
+            return
+        data, cname = (a, b) if a in alias else (b, a)
+        if data not in alias or cname not in consts:
+            raise n.error(f"reads {data!r}, which is not produced by a supported node")
+        src, fs = alias[data], fshape[data]
+        c = consts[cname].astype(np.float64)
+        what = "B" if cname == b else "A"
+        rank = lead + len(fs)
+        if c.ndim > rank:
+            raise n.error(f"the constant {what} of shape {c.shape} has more axes than the "
+                          f"tensor", what)
+        c = c.reshape((1,) * (rank - c.ndim) + c.shape)
+        if lead and c.shape[0] != 1:
+            raise n.error(f"the constant {what} of shape {c.shape} differs from frame to "
+                          f"frame (along the batch axis); it must be the same for every "
+                          f"frame", what)
+        c = c[0] if lead else c
+        try:
+            full = np.broadcast_to(c, fs) if fs else c.reshape(())
+        except ValueError:
+            raise n.error(f"the constant {what} of shape {c.shape} does not broadcast to "
+                          f"the frame {fs}", what) from None
+        if full.ndim <= 1 or np.all(full == full.reshape(fs[0], -1)[:, :1].reshape(
+                (fs[0],) + (1,) * (len(fs) - 1))):
+            per_channel = full.reshape(-1) if full.ndim <= 1 else full.reshape(fs[0], -1)[:, 0]
+            ones, zeros = np.ones_like(per_channel), np.zeros_like(per_channel)
+            if n.op == "Mul":
+                affine(n, src, fs, per_channel, zeros)
+            else:
+                affine(n, src, fs, ones, per_channel)
+            return
+        if n.op == "Mul" and len(fs) in (2, 3) and np.all(full == full[:1]):
+            scale = full[0] if len(fs) == 3 else full[0][:, None]
+            add(ir.Scale(n.name, (src,), scale=scale), n.proto.output, fs=fs)
+            return
+        raise n.error(f"{n.op} by a constant of shape {consts[cname].shape} that varies "
+                      f"over the positions of each channel is not supported; only a "
+                      f"constant per channel{' or per position' if n.op == 'Mul' else ''}",
+                      what)
+
+    def fold(n: _Node) -> bool:
+        """Shape ops on constants (a Transpose of weights, ...) become constants."""
+        ins = [x for x in n.proto.input if x]
+        if n.op not in FOLDABLE or not ins or any(x not in consts or x in alias for x in ins):
+            return False
+        c = consts[ins[0]]
+        if n.op == "Transpose":
+            c = np.transpose(c, n.attr("perm", None))
+        elif n.op == "Reshape":
+            shape = [int(d) for d in consts[ins[1]]]
+            if not n.attr("allowzero", 0):
+                shape = [c.shape[k] if d == 0 else d for k, d in enumerate(shape)]
+            c = c.reshape(shape)
+        elif n.op in ("Squeeze", "Unsqueeze"):
+            axes = n.attr("axes", None) if len(ins) < 2 else [int(d) for d in consts[ins[1]]]
+            if n.op == "Squeeze":
+                c = np.squeeze(c, axis=None if axes is None else tuple(axes))
+            else:
+                for a in sorted(x % (c.ndim + len(axes)) for x in axes):
+                    c = np.expand_dims(c, a)
+        consts[n.proto.output[0]] = c
+        return True
+
     i = 0
     while i < len(onnx_nodes):
         n = onnx_nodes[i]
         i += 1
+        if fold(n):
+            continue
+        if n.op in ("Add", "Mul"):
+            cur_fs = fshape.get(n.proto.input[0], fshape.get(n.proto.input[1], ()))
+            binary(n)
+            continue
         src = source(n)
-        if n.op in ("Identity", "Dropout"):
-            alias[n.proto.output[0]] = src
+        cur_fs = fs = fshape[n.proto.input[0]]
+        if n.op == "Identity":
+            alias[n.proto.output[0]], fshape[n.proto.output[0]] = src, fs
+        elif n.op == "Dropout":
+            if opset < 7 and not n.attr("is_test", 0):
+                raise n.error("is_test=0 runs dropout in training mode; export the model in "
+                              "eval mode (is_test=1)", "is_test")
+            if has_input(n, 2) and bool(const(n, 2, "training_mode").reshape(-1)[0]):
+                raise n.error("training_mode=True drops values at random; export the model "
+                              "in eval mode", "training_mode")
+            mask = n.proto.output[1] if len(n.proto.output) > 1 else ""
+            if mask and (any(mask in m.input for m in g.node) or
+                         any(mask == o.name for o in g.output)):
+                raise n.error("the mask output is not supported (hwconv computes one "
+                              "output); drop it", "mask")
+            alias[n.proto.output[0]], fshape[n.proto.output[0]] = src, fs
         elif n.op in ELEMENTWISE:
             add(ELEMENTWISE[n.op](n.name, (src,)), n.proto.output)
         elif n.op in ("Softmax", "LogSoftmax"):
-            shape = ir.Graph(tuple(nodes))._shapes[src]
+            rank = lead + len(fs)
             axis = n.attr("axis", -1 if opset >= 13 else 1)
-            channel_axis = (1, -1) if len(shape) == 1 else (1,) if opset >= 13 else ()
-            if axis not in channel_axis and not (len(shape) == 3 and shape[1:] == (1, 1)
-                                                 and axis in (1, -3)):
-                raise n.error(f"axis={axis} on a tensor of shape {shape} is not supported; "
+            fa = batch_axis(n, axis, rank, "axis")
+            # Supported where the axis (opset 13) or the flattened axes (before) are
+            # exactly hwconv's channels at each position.
+            channels = len(fs) <= 1 or (opset >= 13 and (len(fs) < 4 or fs[1] == 1)) or \
+                (opset < 13 and math.prod(fs[1:]) == 1)
+            if fa != 0 or not channels:
+                raise n.error(f"axis={axis} on a tensor of shape {fs} is not supported; "
                               f"softmax runs across channels (axis=1"
                               f"{'' if opset >= 13 else ', opset 13 or later for maps'})",
                               "axis")
@@ -164,6 +415,9 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
         elif n.op == "LRN":
             if "size" not in n.attrs:
                 raise n.error("the size attribute is required", "size")
+            if len(fs) == 4 and fs[1] != 1:
+                raise n.error(f"LRN over a volume {fs} is not supported (its channels would "
+                              f"mix depths)", "size")
             add(ir.LRN(n.name, (src,), size=int(n.attr("size", 5)),
                        alpha=float(n.attr("alpha", 1e-4)), beta=float(n.attr("beta", 0.75)),
                        bias=float(n.attr("bias", 1.0))), n.proto.output)
@@ -172,12 +426,15 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
                 raise n.error("training-mode outputs (running mean and variance) are not "
                               "supported; export the model in eval mode", "training_mode")
             n.only("training_mode", (0,), 0, "export the model in eval mode")
+            if opset < 7 and not n.attr("is_test", 0):
+                raise n.error("is_test=0 normalizes with batch statistics (training mode); "
+                              "export the model in eval mode (is_test=1)", "is_test")
+            n.only("spatial", (1,), 1, "per-activation statistics are not supported")
             gamma, beta, mean, var = (const(n, k, what) for k, what in
                                       ((1, "scale"), (2, "B"), (3, "input_mean"),
                                        (4, "input_var")))
             scale = gamma / np.sqrt(var + float(n.attr("epsilon", 1e-5)))
-            add(ir.BatchNorm(n.name, (src,), scale=scale, shift=beta - mean * scale),
-                n.proto.output)
+            affine(n, src, fs, scale, beta - mean * scale)
         elif n.op == "Shrink":
             add(ir.Shrink(n.name, (src,), lambd=float(n.attr("lambd", 0.5)),
                           bias=float(n.attr("bias", 0.0))), n.proto.output)
@@ -192,111 +449,210 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
                 n.proto.output)
         elif n.op == "Conv":
             w = const(n, 1, "weight")
-            if w.ndim != 4:
-                raise n.error(f"is a {w.ndim - 2}-D convolution; only 2-D is supported",
-                              "kernel_shape")
-            b = const(n, 2, "bias") if len(n.proto.input) > 2 and n.proto.input[2] else \
-                np.zeros(w.shape[0])
+            nd = w.ndim - 2
+            if nd not in (1, 2, 3) or len(fs) != nd + 1:
+                raise n.error(f"a {nd}-D convolution (weight {w.shape}) on frames of shape "
+                              f"{fs} is not supported; 1-D, 2-D and 3-D are", "kernel_shape")
+            b = const(n, 2, "bias") if has_input(n, 2) else np.zeros(w.shape[0])
             groups = int(n.attr("group", 1))
-            if groups < 1 or w.shape[0] % groups or \
-                    (in_channels(src) is not None and in_channels(src) != w.shape[1] * groups):
+            if groups < 1 or w.shape[0] % groups or fs[0] != w.shape[1] * groups:
                 raise n.error(f"group={groups} does not divide the {w.shape[0]} outputs and "
-                              f"{in_channels(src)} inputs", "group")
-            dilations = tuple(n.attr("dilations", (1, 1)))
-            auto_pad = n.only("auto_pad", ("NOTSET", "VALID"), "NOTSET",
-                              "give explicit pads instead")
-            pads = n.attr("pads", (0, 0, 0, 0)) if auto_pad == "NOTSET" else (0, 0, 0, 0)
-            if len(pads) != 4 or min(pads) < 0:
-                raise n.error(f"pads={pads} is not supported; give 4 non-negative pads", "pads")
-            strides = n.attr("strides", (1, 1))
+                              f"{fs[0]} inputs", "group")
             ks = n.attr("kernel_shape", w.shape[2:])
             if tuple(ks) != tuple(w.shape[2:]):
                 raise n.error(f"kernel_shape={ks} does not match the weight {w.shape}",
                               "kernel_shape")
-            w, conn = ir.ungroup(w, groups)
-            # ONNX pads are (top, left, bottom, right) for 2-D: x1_begin, x2_begin, x1_end, x2_end.
-            add(ir.Conv2d(n.name, (src,), weight=w, bias=b, stride=tuple(strides),
-                          pads=tuple(pads), dilation=dilations,
-                          connections=None if groups == 1 else conn), n.proto.output)
-        elif n.op in ("MaxPool", "AveragePool"):
+            strides, dilations, pads = _spatial(n, fs, w.shape[2:])
+            if nd == 3:
+                _conv3d(n, src, fs, w, b, groups, strides, dilations, pads, add)
+                continue
+            w, conn = ir.ungroup(w if nd == 2 else w[..., None], groups)
+            _, strides, dilations, pads = _as_2d(ks, strides, dilations, pads)
+            add(ir.Conv2d(n.name, (src,), weight=w, bias=b, stride=strides, pads=pads,
+                          dilation=dilations, connections=None if groups == 1 else conn),
+                n.proto.output)
+        elif n.op in ("MaxPool", "AveragePool", "LpPool"):
             if len(n.proto.output) > 1 and n.proto.output[1]:
                 raise n.error("the Indices output is not supported", "Indices")
             k = n.attr("kernel_shape", None)
-            if k is None or len(k) != 2:
-                raise n.error(f"kernel_shape={k} is not supported; give a 2-D kernel",
-                              "kernel_shape")
-            n.only("auto_pad", ("NOTSET", "VALID"), "NOTSET", "give explicit pads instead")
-            ceil_mode = bool(n.only("ceil_mode", (0, 1), 0, "use 0 or 1"))
-            n.only("dilations", ((1, 1),), (1, 1), "dilated pooling comes later")
+            if k is None or len(k) not in (1, 2, 3) or len(fs) != len(k) + 1:
+                raise n.error(f"kernel_shape={k} on frames of shape {fs} is not supported; "
+                              f"give a 1-D or 2-D kernel", "kernel_shape")
+            strides, dilations, pads = _spatial(n, fs, k)
+            if any(d != 1 for d in dilations):
+                raise n.error(f"dilations={dilations} is not supported; dilated pooling "
+                              f"comes later", "dilations")
             n.only("storage_order", (0,), 0, "use storage_order=0")
-            pads = tuple(n.attr("pads", (0, 0, 0, 0)))
-            if len(pads) != 4 or min(pads) < 0:
-                raise n.error(f"pads={pads} is not supported; give 4 non-negative pads", "pads")
+            if n.op == "LpPool":
+                n.only("ceil_mode", (0,), 0, "use ceil_mode=0 (or pad explicitly)")
+            ceil_mode = bool(n.only("ceil_mode", (0, 1), 0, "use 0 or 1"))
+            if len(k) == 3:
+                if n.op != "AveragePool":
+                    raise n.error(f"3-D {n.op} (kernel_shape={k}) is not supported; only "
+                                  f"AveragePool and Conv are over volumes", "kernel_shape")
+                _avgpool3d(n, src, fs, k, strides, pads, ceil_mode,
+                           bool(n.attr("count_include_pad", 0)), add)
+                continue
+            k, strides, _, pads = _as_2d(k, strides, dilations, pads)
+            if n.op == "LpPool":
+                p = n.attr("p", 2)
+                if not 1 <= p <= 4:
+                    raise n.error(f"p={p} is not supported; use 1 <= p <= 4", "p")
+                # ONNX LpPool sums the powers (no mean), unlike Torch7's SpatialLPPooling.
+                add(ir.LpPool2d(n.name, (src,), kernel=k, pads=pads, mean=False, p=p,
+                                stride=strides), n.proto.output)
+                continue
             extra = {}
             kind = ir.MaxPool2d
             if n.op == "AveragePool":
                 kind = ir.AvgPool2d
                 extra["count_include_pad"] = bool(n.attr("count_include_pad", 0))
-            add(kind(n.name, (src,), kernel=tuple(k), stride=tuple(n.attr("strides", (1, 1))),
-                     pads=pads, ceil_mode=ceil_mode, **extra), n.proto.output)
-        elif n.op == "LpPool":
-            k = n.attr("kernel_shape", None)
-            if k is None or len(k) != 2:
-                raise n.error(f"kernel_shape={k} is not supported; give a 2-D kernel",
-                              "kernel_shape")
-            p = n.attr("p", 2)
-            if not 1 <= p <= 4:
-                raise n.error(f"p={p} is not supported; use 1 <= p <= 4", "p")
-            n.only("auto_pad", ("NOTSET", "VALID"), "NOTSET", "give explicit pads instead")
-            n.only("ceil_mode", (0,), 0, "use ceil_mode=0 (or pad explicitly)")
-            n.only("dilations", ((1, 1),), (1, 1), "dilated pooling comes later")
-            pads = tuple(n.attr("pads", (0, 0, 0, 0)))
-            # ONNX LpPool sums the powers (no mean), unlike Torch7's SpatialLPPooling.
-            add(ir.LpPool2d(n.name, (src,), kernel=tuple(k), pads=pads, mean=False, p=p,
-                            stride=tuple(n.attr("strides", (1, 1)))), n.proto.output)
+            add(kind(n.name, (src,), kernel=k, stride=strides, pads=pads,
+                     ceil_mode=ceil_mode, **extra), n.proto.output)
         elif n.op in ("GlobalAveragePool", "GlobalMaxPool"):
+            if len(fs) == 4 and fs[1] != 1:
+                raise n.error(f"global pooling of a volume {fs} is not supported (its depth "
+                              f"is folded into the channels)", "X")
             add(ir.GlobalPool(n.name, (src,), mode="avg" if "Average" in n.op else "max"),
-                n.proto.output)
+                n.proto.output, fs=(fs[0],) + (1,) * (len(fs) - 1))
         elif n.op == "Flatten":
-            n.only("axis", (1,), 1, "only flattening everything but the batch is supported")
-            add(ir.Flatten(n.name, (src,)), n.proto.output)
+            rank = lead + len(fs)
+            axis = n.attr("axis", 1)
+            a = axis + rank if axis < 0 else axis
+            if lead and (a == 0 or math.prod(fs[:a - 1]) != 1):
+                raise n.error(f"axis={axis} makes rows that are not whole frames (the "
+                              f"batch axis is hwconv's frames); only axis=1 is supported",
+                              "axis")
+            target = (math.prod(fs[a - 1:]),) if lead else \
+                (math.prod(fs[:a]), math.prod(fs[a:]))
+            view(n, src, fs, target, "axis")
         elif n.op == "Reshape":
-            shape = tuple(int(d) for d in const(n, 1, "shape"))
-            if len(shape) != 2 or shape[0] not in (0, 1, -1) and shape[1] != -1:
-                raise n.error(f"reshape to {shape} is not supported; only flattening to "
-                              f"(N, -1) is", "shape")
-            add(ir.Flatten(n.name, (src,)), n.proto.output)
+            shape = [int(d) for d in const(n, 1, "shape")]
+            whole = ((None,) if lead else ()) + tuple(fs)
+            if n.attr("allowzero", 0) and 0 in shape:
+                raise n.error(f"shape={shape} with allowzero=1 makes an empty tensor", "shape")
+            out = [whole[k] if d == 0 and k < len(whole) else d for k, d in enumerate(shape)]
+            if lead:
+                if not (out and (out[0] is None or out[0] == dims[0] or
+                                 (out[0] == -1 and -1 not in out[1:]))):
+                    raise n.error(f"shape={shape} moves values across frames (the batch "
+                                  f"axis is hwconv's frames)", "shape")
+                out = out[1:]
+            total, known = math.prod(fs), math.prod(d for d in out if d != -1)
+            if out.count(-1) > 1 or None in out or known == 0 or total % known or \
+                    (-1 not in out and known != total):
+                raise n.error(f"shape={shape} moves values across frames or does not fit "
+                              f"the frame {fs}", "shape")
+            view(n, src, fs, [total // known if d == -1 else d for d in out], "shape")
+        elif n.op in ("Squeeze", "Unsqueeze"):
+            axes = n.attr("axes", None) if opset < 13 else \
+                ([int(d) for d in const(n, 1, "axes")] if has_input(n, 1) else None)
+            rank = lead + len(fs)
+            target = list(fs)
+            if n.op == "Unsqueeze":
+                if axes is None:
+                    raise n.error("axes are required", "axes")
+                for a in sorted(batch_axis(n, a, rank + len(axes), "axes") for a in axes):
+                    target.insert(a, 1)
+            elif axes is None:
+                target = [d for d in fs if d != 1]
+            else:
+                drop = {batch_axis(n, a, rank, "axes") for a in axes}
+                if any(fs[a] != 1 for a in drop):
+                    raise n.error(f"axes={axes} are not all of size 1 in {fs}", "axes")
+                target = [d for a, d in enumerate(fs) if a not in drop]
+            view(n, src, fs, target, "axes")
+        elif n.op == "Transpose":
+            rank = lead + len(fs)
+            perm = tuple(n.attr("perm", tuple(reversed(range(rank)))))
+            if lead and perm[0] != 0:
+                raise n.error(f"perm={perm} moves the batch axis (hwconv's frames)", "perm")
+            fperm = [p - lead for p in perm[lead:]]
+            moved = [p for p in fperm if fs[p] != 1]
+            if moved != sorted(moved):
+                raise n.error(f"perm={perm} reorders the values of each frame {fs}; hwconv "
+                              f"has no transpose (it needs a frame buffer)", "perm")
+            view(n, src, fs, [fs[p] for p in fperm], "perm")
+        elif n.op == "Pad":
+            mode = n.attr("mode", "constant")
+            if mode != "constant":
+                raise n.error(f"mode={mode!r} is not supported; only constant padding is",
+                              "mode")
+            rank = lead + len(fs)
+            if opset < 11:
+                pads, value, axes = n.attr("pads", n.attr("paddings", None)), \
+                    float(n.attr("value", 0.0)), None
+            else:
+                pads = [int(d) for d in const(n, 1, "pads")]
+                value = float(const(n, 2, "constant_value").reshape(-1)[0]) \
+                    if has_input(n, 2) else 0.0
+                axes = [int(d) for d in const(n, 3, "axes")] if has_input(n, 3) else None
+            axes = list(range(rank)) if axes is None else [a % rank for a in axes]
+            if pads is None or len(pads) != 2 * len(axes):
+                raise n.error(f"pads={pads} must give a begin and an end for each of the "
+                              f"{len(axes)} axes", "pads")
+            begin, end = [0] * rank, [0] * rank
+            for a, pb, pe in zip(axes, pads[:len(axes)], pads[len(axes):]):
+                begin[a], end[a] = int(pb), int(pe)
+            batch_pads = lead and (begin[0] or end[0])
+            begin, end = begin[lead:], end[lead:]
+            spatial = {2: (1,), 3: (1, 2)}.get(len(fs), ())
+            if min(pads) < 0 or batch_pads or any((begin[a] or end[a]) and a not in spatial
+                                                  for a in range(len(fs))):
+                raise n.error(f"pads={list(pads)} is not supported; only non-negative pads "
+                              f"of a map's or a signal's spatial axes", "pads")
+            if not any(begin) and not any(end):
+                alias[n.proto.output[0]], fshape[n.proto.output[0]] = src, fs
+                continue
+            c = irshape[src][0]
+            ir_pads = (begin[1], 0, end[1], 0) if len(fs) == 2 else \
+                (begin[1], begin[2], end[1], end[2])
+            if value != 0:
+                # Padding with v is v + zero-padding of (x - v): one more rounding.
+                add(ir.BatchNorm(f"{n.name}/minus_value", (src,), scale=np.ones(c),
+                                 shift=np.full(c, -value)), (), fs=fs)
+                src = f"{n.name}/minus_value"
+            # Zero padding as a depthwise 1x1 convolution by one with those pads (exact),
+            # its bias the padding value.
+            add(ir.Conv2d(n.name, (src,), weight=np.eye(c)[:, :, None, None],
+                          bias=np.full(c, value), pads=ir_pads,
+                          connections=np.eye(c, dtype=bool)),
+                n.proto.output, fs=[d + b + e for d, b, e in zip(fs, begin, end)])
         elif n.op == "Gemm":
             n.only("transA", (0,), 0, "the activations must come first, untransposed")
+            if len(fs) != 1:
+                raise n.error(f"A has frames of shape {fs}; Gemm takes vectors (N, K)", "A")
             alpha, beta = n.attr("alpha", 1.0), n.attr("beta", 1.0)
             w = const(n, 1, "B")
             if not n.attr("transB", 0):
                 w = w.T
-            b = const(n, 2, "C") if len(n.proto.input) > 2 and n.proto.input[2] else \
-                np.zeros(w.shape[0])
+            b = const(n, 2, "C") if has_input(n, 2) else np.zeros(w.shape[0])
             b = np.broadcast_to(b.reshape(-1), (w.shape[0],)) if b.size in (1, w.shape[0]) \
                 else None
             if b is None:
                 raise n.error("bias C must have one value per output", "C")
             add(ir.Linear(n.name, (src,), weight=alpha * w, bias=beta * np.array(b)),
-                n.proto.output)
+                n.proto.output, fs=(w.shape[0],))
         elif n.op == "MatMul":
-            w = const(n, 1, "B").T
+            if len(fs) != 1:
+                raise n.error(f"A has frames of shape {fs} (stacks of matrices); MatMul "
+                              f"takes vectors (N, K) times a constant matrix", "A")
+            bm = const(n, 1, "B")
+            if bm.ndim not in (1, 2):
+                raise n.error(f"B of shape {bm.shape} is a stack of matrices; only a "
+                              f"2-D B is supported", "B")
+            w = bm[None, :] if bm.ndim == 1 else bm.T
+            out_fs = () if bm.ndim == 1 else (w.shape[0],)
             nxt = onnx_nodes[i] if i < len(onnx_nodes) else None
             b = np.zeros(w.shape[0])
             outputs = n.proto.output
             if nxt is not None and nxt.op == "Add" and nxt.proto.input[0] == n.proto.output[0] \
-                    and nxt.proto.input[1] in consts:
+                    and nxt.proto.input[1] in consts \
+                    and consts[nxt.proto.input[1]].size in (1, w.shape[0]):
                 b = np.broadcast_to(const(nxt, 1, "B").reshape(-1), (w.shape[0],)).copy()
                 outputs = nxt.proto.output
                 i += 1
-            add(ir.Linear(n.name, (src,), weight=w, bias=b), outputs)
-        elif n.op == "Add":
-            a, b = n.proto.input[:2]
-            if a not in alias or b not in alias:
-                raise n.error("Add of a constant is only supported as the bias after a MatMul;"
-                              " fold it into the preceding layer", "B")
-            add(ir.Add(n.name, (alias[a], alias[b])), n.proto.output)
+            add(ir.Linear(n.name, (src,), weight=w, bias=b), outputs, fs=out_fs)
         else:
             raise n.error(f"op {n.op} is not supported; supported ops: "
                           f"{', '.join(SUPPORTED_OPS)}")
@@ -308,3 +664,61 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
         raise CompileError(f"output {out!r} is not produced by a supported node")
     nodes.append(ir.Output(out if out not in alias.values() else out + "_out", (alias[out],)))
     return ir.Graph(tuple(nodes)).verify()
+
+
+def _conv3d(n: _Node, src, fs, w, b, groups, strides, dilations, pads, add) -> None:
+    """A 3-D convolution over a (C, D, H, W) volume, which travels as a (C*D, H, W) map,
+    as one 2-D convolution: output channel (o, od) reads input channels (c, d) with
+    d = od * stride - pad + j * dilation through kernel slice j, and its connections are
+    exactly those taps. Exact: the same products and sums."""
+    o, cg, kd, kh, kw = w.shape
+    c, depth = fs[0], fs[1]
+    dense, conn = np.zeros((o, c, kd, kh, kw)), np.zeros((o, c), bool)
+    per_group = o // groups
+    for k in range(o):
+        grp = k // per_group
+        dense[k, grp * cg:(grp + 1) * cg] = w[k]
+        conn[k, grp * cg:(grp + 1) * cg] = True
+    d_out = (depth + pads[0] + pads[3] - (kd - 1) * dilations[0] - 1) // strides[0] + 1
+    if d_out < 1:
+        raise n.error(f"the kernel's depth {kd} is larger than the padded volume",
+                      "kernel_shape")
+    weight = np.zeros((o, d_out, c, depth, kh, kw))
+    taps = np.zeros((o, d_out, c, depth), bool)
+    for od in range(d_out):
+        for j in range(kd):
+            d = od * strides[0] - pads[0] + j * dilations[0]
+            if 0 <= d < depth:
+                weight[:, od, :, d] = dense[:, :, j]
+                taps[:, od, :, d] = conn
+    add(ir.Conv2d(n.name, (src,), weight=weight.reshape(o * d_out, c * depth, kh, kw),
+                  bias=np.repeat(b, d_out), stride=strides[1:], dilation=dilations[1:],
+                  pads=(pads[1], pads[2], pads[4], pads[5]),
+                  connections=taps.reshape(o * d_out, c * depth)),
+        n.proto.output, fs=lambda out: (o, d_out, out[1], out[2]))
+
+
+def _avgpool3d(n: _Node, src, fs, k, strides, pads, ceil_mode, count_include_pad,
+               add) -> None:
+    """3-D average pooling over a (C, D, H, W) volume (a (C*D, H, W) map): the mean over
+    each depth window as a 1x1 convolution (weight 1/count on the window's channels),
+    then 2-D average pooling. The divisor of a box is the product of its counts along
+    each axis, so this is the same mean (up to the rounding of 1/count)."""
+    c, depth = fs[0], fs[1]
+    kd, sd, before, after = k[0], strides[0], pads[0], pads[3]
+    d_out = _pooled_extent(depth, kd, sd, before, after, ceil_mode)
+    weight = np.zeros((c, d_out, c, depth))
+    for od in range(d_out):
+        start = od * sd - before
+        lo, hi = (-before, depth + after) if count_include_pad else (0, depth)
+        count = min(start + kd, hi) - max(start, lo)
+        for d in range(max(start, 0), min(start + kd, depth)):
+            weight[np.arange(c), od, np.arange(c), d] = 1 / count
+    depth_node = f"{n.name}/depth"
+    add(ir.Conv2d(depth_node, (src,), weight=weight.reshape(c * d_out, c * depth, 1, 1),
+                  bias=np.zeros(c * d_out), connections=weight.reshape(c * d_out, -1) != 0),
+        (), fs=())
+    add(ir.AvgPool2d(n.name, (depth_node,), kernel=tuple(k[1:]), stride=tuple(strides[1:]),
+                     pads=(pads[1], pads[2], pads[4], pads[5]), ceil_mode=ceil_mode,
+                     count_include_pad=count_include_pad),
+        n.proto.output, fs=lambda out: (c, d_out, out[1], out[2]))

@@ -1,0 +1,75 @@
+"""ONNX conformance (issue 4): every selected backend test case shipped with onnx either
+compiles and its bit-exact reference stays within the case's quantization bound of
+ONNX's output, or is refused with a CompileError naming the node and the attribute; and
+docs/onnx-conformance.md is exactly what scripts/onnx_conformance.py writes now.
+A few small cases also run in Verilator, bit-exact with the reference."""
+import functools
+import importlib.util
+import pathlib
+import sys
+
+import pytest
+
+from hwconv.sim.verilator import verilator_toolchain_available
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("onnx_conformance",
+                                               ROOT / "scripts" / "onnx_conformance.py")
+oc = sys.modules.setdefault("onnx_conformance", importlib.util.module_from_spec(_spec))
+if not hasattr(oc, "run_case"):
+    _spec.loader.exec_module(oc)
+
+CASES = oc.select_cases()
+# Small designs (a few hundred cycles per frame): a padded 3x3 convolution, Softmax on a
+# vector input, and a grouped 1-D convolution (a (C, L, 1) map).
+VERILATOR_SAMPLE = ["node/test_basic_conv_with_padding", "node/test_softmax_example",
+                    "pytorch-converted/test_Conv1d_groups"]
+
+
+@functools.lru_cache(maxsize=None)
+def result(case_id: str):
+    return oc.run_case(next(c for c in CASES if c.id == case_id))
+
+
+@pytest.mark.parametrize("case_id", [c.id for c in CASES])
+def test_case_is_supported_within_bound_or_refused_by_name(case_id):
+    r = result(case_id)
+    assert not r.crashed, f"{case_id}: {r.message}\n{r.trace}"
+    assert r.outcome in ("supported", "refused")
+    if r.outcome == "refused":
+        # The message names the node and its op; the error also names the attribute.
+        assert r.node and r.attribute, f"{case_id}: {r.message} names no node or attribute"
+        assert r.message.startswith(r.node)
+    else:
+        assert r.err_lsb <= r.bound_lsb + 1e-9
+
+
+def test_selection_covers_every_family_with_cases():
+    families = {c.family for c in CASES}
+    assert families == set(oc.FAMILIES)
+    assert len(CASES) > 200
+
+
+def test_table_is_up_to_date():
+    text = oc.render([result(c.id) for c in CASES])
+    doc = oc.DOC.read_text() if oc.DOC.exists() else ""
+    assert doc == text, ("docs/onnx-conformance.md is out of date; run "
+                         ".venv/bin/python scripts/onnx_conformance.py")
+
+
+# Zero padding is a 1x1 depthwise convolution with the pads; the convolution unit emits
+# extra beats when a top or left pad is not smaller than the kernel (an RTL bug, reported;
+# the values it should produce are right). Strict: passes once the RTL is fixed.
+PAD_LARGER_THAN_KERNEL = pytest.param(
+    "pytorch-converted/test_ZeroPad2d", marks=pytest.mark.xfail(
+        strict=True, reason="rtl: extra output beats when a top/left pad >= the kernel"))
+
+
+@pytest.mark.verilator
+@pytest.mark.skipif(not verilator_toolchain_available(), reason="Verilator is not installed")
+@pytest.mark.parametrize("case_id", VERILATOR_SAMPLE + [PAD_LARGER_THAN_KERNEL])
+def test_sample_is_bit_exact_in_verilator(case_id):
+    assert result(case_id).outcome == "supported"
+    design, frames = oc.compile_case(next(c for c in CASES if c.id == case_id))
+    sim = design.simulate(frames)
+    assert sim.bit_exact, f"{case_id}: first difference at {sim.first_mismatch()}"
