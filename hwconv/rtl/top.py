@@ -163,7 +163,7 @@ class DataflowTop(wiring.Component):
     branch's fill (``branch_fifo_depths``)."""
 
     def __init__(self, graph: ir.Graph, lanes=DEFAULT_LANES,
-                 fifo_depth: int = 4):
+                 fifo_depth: int = 4, profile: bool = False):
         if not graph.quantized:
             raise ir.CompileError("the graph is not quantized; run the quantize pass first")
         self.graph, self.fifo_depth = graph, fifo_depth
@@ -179,14 +179,22 @@ class DataflowTop(wiring.Component):
         for name, depth in window_fifo_depths(graph, self.shapes).items():
             self.fifo_depths[name] = max(depth, self.fifo_depths.get(name, fifo_depth))
         i_shape, o_shape = self.shapes[graph.input.name], self.shapes[graph.output.name]
-        super().__init__({"i": In(pixel_signature(i_shape[0], graph.input.fixed.width)),
-                          "o": Out(pixel_signature(o_shape[0], graph.output.fixed.width))})
+        ports = {"i": In(pixel_signature(i_shape[0], graph.input.fixed.width)),
+                 "o": Out(pixel_signature(o_shape[0], graph.output.fixed.width))}
+        # profile: debug counters per unit on an extra port `prof` (hwconv.sim.unit_profile)
+        self.profile_layout = None
+        if profile:
+            from ..sim.unit_profile import ProfileLayout
+            self.profile_layout = ProfileLayout.of(self)
+            ports["prof"] = Out(self.profile_layout.width)
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
         graph = self.graph
         # Producer-side streams waiting for their consumers, per node name.
         ready: dict[str, list] = {}
+        probes: dict[str, tuple] = {}   # for the profile counters
 
         def publish(name, stream_):
             readers = sum(n.inputs.count(name) for n in graph.nodes)
@@ -219,5 +227,8 @@ class DataflowTop(wiring.Component):
                                  upstream.ready.eq(fifo.w_rdy),
                                  dst.payload.eq(fifo.r_data), dst.valid.eq(fifo.r_rdy),
                                  fifo.r_en.eq(dst.ready)]
+                    probes.setdefault(node.name, ([], unit.o))[0].append((dst, fifo))
                 publish(node.name, unit.o)
+        if self.profile_layout is not None:
+            self.profile_layout.elaborate(m, self.prof, probes)
         return m

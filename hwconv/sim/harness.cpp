@@ -16,7 +16,8 @@
 // Usage:
 //   Vtop --in IN.bin --n-in N --in-words W --out OUT.bin --out-words W --result R.json
 //        --frame-in FI --frame-out FO [--pattern NAME] [--idle P] [--backpressure P]
-//        [--seed S] [--max-idle CYCLES] [--settle CYCLES] [--vcd FILE]
+//        [--seed S] [--max-idle CYCLES] [--settle CYCLES] [--vcd FILE | --fst FILE]
+//        [--progress MS]
 //
 // Timing is that of hwconv/sim/stream_bench.py: reset for 2 cycles, then in every cycle
 // the source and sink drive valid/payload and ready and the handshakes are sampled; the
@@ -28,9 +29,15 @@
 //
 // Writes OUT.bin (the expected number of output beats, or fewer if the design got stuck)
 // and R.json: status ("ok" or "stuck"), cycles, extra, first_in (cycle the first beat of
-// each input frame was accepted), last_out (cycle the last beat of each output frame was
-// taken), in_accepted, out_taken, sim_seconds (wall clock) and cpu_seconds (of this process)
-// of the cycle loop.
+// each input frame was accepted), first_out and last_out (cycle the first and the last
+// beat of each output frame was taken), in_accepted, out_taken, sim_seconds (wall clock)
+// and cpu_seconds (of this process) of the cycle loop; with HWCONV_PROFILE_WORDS defined
+// (a design with the `prof` port of hwconv/sim/unit_profile.py), profile: the port's 32-bit
+// words, least significant first, read in the cycle after the last expected output beat
+// (so the counters include that beat's cycle).
+// --progress MS: print "progress <out_taken> <in_accepted> <cycle>" on stdout at most
+// every MS milliseconds (the clock is read every 16384 cycles), and once at the end.
+// Waveforms: --vcd with a model built with --trace, --fst with one built with --trace-fst.
 // Exit status: 0 ok, 3 stuck (no handshake for max-idle cycles), 2 usage or file errors.
 
 #include <chrono>
@@ -46,8 +53,14 @@
 
 #include "Vtop.h"
 #include "verilated.h"
-#if VM_TRACE
+#if VM_TRACE_FST
+#include "verilated_fst_c.h"
+typedef VerilatedFstC TraceFile;
+#define TRACE_FORMAT "fst"
+#elif VM_TRACE
 #include "verilated_vcd_c.h"
+typedef VerilatedVcdC TraceFile;
+#define TRACE_FORMAT "vcd"
 #endif
 
 #define I_VALID i_valid
@@ -135,8 +148,9 @@ static std::string json_string(const std::string& v) {
 }
 
 int main(int argc, char** argv) {
-    std::string in_path, out_path, result_path, vcd_path, pattern = "none";
+    std::string in_path, out_path, result_path, trace_path, trace_format, pattern = "none";
     uint64_t n_in = 0, frame_in = 1, frame_out = 1, seed = 0, max_idle = 1000000, settle = 64;
+    long progress_ms = -1;
     int in_words = -1, out_words = -1;
     double idle_p = 0.0, bp_p = 0.0;
 
@@ -147,7 +161,11 @@ int main(int argc, char** argv) {
         if (opt == "--in") in_path = val;
         else if (opt == "--out") out_path = val;
         else if (opt == "--result") result_path = val;
-        else if (opt == "--vcd") vcd_path = val;
+        else if (opt == "--vcd" || opt == "--fst") {
+            trace_path = val;
+            trace_format = opt.substr(2);
+        }
+        else if (opt == "--progress") progress_ms = std::atol(val);
         else if (opt == "--pattern") pattern = val;
         else if (opt == "--n-in") n_in = std::strtoull(val, nullptr, 10);
         else if (opt == "--in-words") in_words = std::atoi(val);
@@ -187,24 +205,32 @@ int main(int argc, char** argv) {
     }
     const uint64_t n_out = n_in / frame_in * frame_out;
     std::vector<uint32_t> out(static_cast<std::size_t>(n_out) * ow + 1);
-    std::vector<uint64_t> first_in, last_out;
+    std::vector<uint64_t> first_in, first_out, last_out;
     first_in.reserve(n_in / frame_in);
+    first_out.reserve(n_in / frame_in);
     last_out.reserve(n_in / frame_in);
+#ifdef HWCONV_PROFILE_WORDS
+    std::vector<uint32_t> profile(static_cast<std::size_t>(words_of(top->prof)));
+    bool profiled = false;
+#endif
 
 #if VM_TRACE
-    std::unique_ptr<VerilatedVcdC> tfp;
-    if (!vcd_path.empty()) {
+    std::unique_ptr<TraceFile> tfp;
+    if (!trace_path.empty()) {
+        if (trace_format != TRACE_FORMAT)
+            usage_fail("this harness was built to write " TRACE_FORMAT ", not " + trace_format);
         Verilated::traceEverOn(true);
-        tfp.reset(new VerilatedVcdC);
+        tfp.reset(new TraceFile);
         top->trace(tfp.get(), 99);
         tfp->set_time_unit("1ns");
         tfp->set_time_resolution("1ns");
-        tfp->open(vcd_path.c_str());
+        tfp->open(trace_path.c_str());
     }
 #define DUMP(t) \
     do { if (tfp) tfp->dump(static_cast<uint64_t>(t)); } while (0)
 #else
-    if (!vcd_path.empty()) usage_fail("this harness was built without --trace; no VCD");
+    if (!trace_path.empty())
+        usage_fail("this harness was built without tracing; no " + trace_format);
 #define DUMP(t) \
     do { } while (0)
 #endif
@@ -235,6 +261,11 @@ int main(int argc, char** argv) {
 
     const auto t0 = std::chrono::steady_clock::now();
     const std::clock_t c0 = std::clock();
+    auto last_progress = t0;
+    auto report_progress = [&]() {
+        std::printf("progress %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", n_taken, k, cycle);
+        std::fflush(stdout);
+    };
     while (n_taken < n_out || settle_left > 0) {
         const bool done = n_taken >= n_out;
         if (!presenting && k < n_in && !(use_idle && src_rng.uniform() < idle_p)) {
@@ -247,6 +278,12 @@ int main(int argc, char** argv) {
         top->clk = 1;
         top->eval();
         DUMP(t);
+#ifdef HWCONV_PROFILE_WORDS
+        if (done && !profiled) {  // the first cycle after the last expected output beat
+            get_words(top->prof, profile.data());
+            profiled = true;
+        }
+#endif
 
         bool progressed = false;
         if (presenting && top->I_READY) {
@@ -260,6 +297,7 @@ int main(int argc, char** argv) {
                 ++extra;
             } else {
                 get_words(top->O_PAYLOAD, &out[static_cast<std::size_t>(n_taken) * ow]);
+                if (n_taken % frame_out == 0) first_out.push_back(cycle);
                 ++n_taken;
                 if (n_taken % frame_out == 0) last_out.push_back(cycle);
             }
@@ -275,11 +313,23 @@ int main(int argc, char** argv) {
             stuck = true;
             break;
         }
+        if (progress_ms >= 0 && (cycle & 0x3FFF) == 0) {
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last_progress >= std::chrono::milliseconds(progress_ms)) {
+                last_progress = now;
+                report_progress();
+            }
+        }
         ++cycle;
     }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double cpu_seconds = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
+    if (progress_ms >= 0) report_progress();
+#ifdef HWCONV_PROFILE_WORDS
+    if (!profiled) get_words(top->prof, profile.data());  // stuck, or no settle cycles
+    std::vector<uint64_t> profile64(profile.begin(), profile.end());
+#endif
 #if VM_TRACE
     if (tfp) tfp->close();
 #endif
@@ -300,10 +350,15 @@ int main(int argc, char** argv) {
                      ", \"n_in\": %" PRIu64 ", \"out_taken\": %" PRIu64 ", \"n_out\": %" PRIu64
                      ", \"idle_run\": %" PRIu64 ", \"max_idle\": %" PRIu64
                      ", \"sim_seconds\": %.6f, \"cpu_seconds\": %.6f, \"first_in\": %s, "
-                     "\"last_out\": %s}\n",
+                     "\"first_out\": %s, \"last_out\": %s",
                      stuck ? "\"stuck\"" : "\"ok\"", json_string(pattern).c_str(), cycle, extra,
                      k, n_in, n_taken, n_out, idle_run, max_idle, seconds, cpu_seconds,
-                     json_list(first_in).c_str(), json_list(last_out).c_str());
+                     json_list(first_in).c_str(), json_list(first_out).c_str(),
+                     json_list(last_out).c_str());
+#ifdef HWCONV_PROFILE_WORDS
+        std::fprintf(f, ", \"profile\": %s", json_list(profile64).c_str());
+#endif
+        std::fprintf(f, "}\n");
         std::fclose(f);
     }
     return stuck ? 3 : 0;

