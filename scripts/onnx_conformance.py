@@ -51,6 +51,29 @@ WRAPPERS = ("Unsqueeze", "Squeeze", "Transpose", "Reshape", "Constant")
 # (relative to the largest expected magnitude): ONNX computes in float32.
 FLOAT_TOLERANCE = 1e-4
 
+# Run in Verilator by tests/compiler/test_onnx_conformance.py (mark verilator), bit-exact
+# with the reference: small designs, a padded 3x3 convolution, Softmax on a vector input
+# and a grouped 1-D convolution (a (C, L, 1) map).
+VERILATOR_SAMPLE = ("node/test_basic_conv_with_padding", "node/test_softmax_example",
+                    "pytorch-converted/test_Conv1d_groups")
+# Cases whose hardware is known not to be bit-exact yet (the test expects them to fail in
+# Verilator, strictly: take a case out once its hardware is fixed).
+KNOWN_HARDWARE_BUGS = {
+    "pytorch-converted/test_ZeroPad2d":
+        "the convolution unit emits extra output beats when a top or left pad is not "
+        "smaller than the kernel; zero padding is a 1x1 depthwise convolution with the "
+        "pads, so every Pad case with a top or left pad is hit. The values it should "
+        "produce are right",
+    "node/test_identity":
+        "a network that computes nothing has no stream ports, and the Verilator harness "
+        "refuses the module: every case whose graph is Input straight to Output (Identity, "
+        "Dropout, reshapes that keep the layout)",
+    "node/test_flatten_axis1":
+        "a Flatten straight into the Output does not elaborate: the output port is sized "
+        "for the vector while the stream still carries the map's channels. Before a "
+        "Linear, Flatten works",
+}
+
 # docs/numerics.md and tests/test_tables.py: worst error of each table or normalized
 # function against float, in LSBs of its output, by output width.
 TABLE_LSB = {"tanh": {8: 1.0, 12: 1.0, 16: 1.55}, "sigmoid": {8: 1.0, 12: 1.0, 16: 1.27},
@@ -366,7 +389,39 @@ from ONNX. It is a worst-case first-order bound, so *err* is usually well below 
 
 **Refused.** A `CompileError` at compile time; the message names the node (and op) and
 the table gives the attribute or input it blames.
-"""
+
+**Hardware.** The test also runs {', '.join(f"`{c}`" for c in VERILATOR_SAMPLE)} in
+Verilator, bit-exact with the reference. Known not right in hardware yet (the test
+expects these to fail in Verilator):
+
+{"".join(f"- `{c}`: {why}.{chr(10)}" for c, why in KNOWN_HARDWARE_BUGS.items()) or "- none"}"""
+
+
+# Why cases are refused, from the attribute and the words of the message (first match).
+# The first three are outside what hwconv compiles: one float image tensor in, constant
+# weights, inference, and frames (the batch) computed independently.
+OUTSIDE = 3
+CATEGORIES = (
+    ("input is not a float tensor (integer types, sequences, optionals)",
+     lambda r: r.attribute in ("elem_type", "type")),
+    ("training mode, or a second output (dropout mask, pooling indices, batch statistics)",
+     lambda r: r.attribute in ("training_mode", "is_test", "mask", "Indices")),
+    ("mixes or varies across frames: a reduction, reshape or transpose over the batch "
+     "axis, a second tensor or a bias that differs per frame",
+     lambda r: any(w in r.message for w in ("batch axis", "across frames", "frame to frame"))),
+    ("dilated pooling (Pool2d has no dilation)", lambda r: r.attribute == "dilations"),
+    ("3-D max or Lp pooling (no maximum or sum across depth)",
+     lambda r: r.attribute == "kernel_shape" and "3-D" in r.message),
+    ("a reduction or re-layout within a frame: softmax along a spatial axis, a reshape or "
+     "transpose that moves values, stacks of matrices",
+     lambda r: any(w in r.message for w in ("changes its layout", "reorders the values",
+                                             "stack", "runs across channels"))),
+    ("other", lambda r: True),
+)
+
+
+def category(r: Result) -> int:
+    return next(k for k, (_, test) in enumerate(CATEGORIES) if test(r))
 
 
 def _fmt(v) -> str:
@@ -399,6 +454,19 @@ def render(results: list[Result]) -> str:
         f = sum(r.crashed for r in rs)
         lines.append(f"| {fam} | {len(rs)} | {s} | {len(rs) - s - f} | {f} | "
                      f"{100 * s / len(rs):.0f}% |")
+    refused = [r for r in results if r.outcome == "refused"]
+    outside = [r for r in refused if category(r) < OUTSIDE]
+    inside = total - len(outside)
+    lines += ["", f"Of the {len(refused)} refusals, {len(outside)} ask for what hwconv does "
+              f"not compile (categories 1-{OUTSIDE} below: one float image tensor in, "
+              f"constant weights, inference, frames computed independently). Over the other "
+              f"{inside} cases, **{ok} are supported ({100 * ok / inside:.1f}%)**.", "",
+              "| # | why refused | cases | families |", "|---|---|---|---|"]
+    for k, (why, _) in enumerate(CATEGORIES):
+        rs = [r for r in refused if category(r) == k]
+        if rs:
+            families = sorted({r.case.family for r in rs}, key=FAMILIES.index)
+            lines.append(f"| {k + 1} | {why} | {len(rs)} | {', '.join(families)} |")
     by_attr: dict[str, list[Result]] = {}
     for r in results:
         if r.outcome == "refused":

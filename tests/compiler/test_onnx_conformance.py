@@ -20,10 +20,6 @@ if not hasattr(oc, "run_case"):
     _spec.loader.exec_module(oc)
 
 CASES = oc.select_cases()
-# Small designs (a few hundred cycles per frame): a padded 3x3 convolution, Softmax on a
-# vector input, and a grouped 1-D convolution (a (C, L, 1) map).
-VERILATOR_SAMPLE = ["node/test_basic_conv_with_padding", "node/test_softmax_example",
-                    "pytorch-converted/test_Conv1d_groups"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -57,17 +53,14 @@ def test_table_is_up_to_date():
                          ".venv/bin/python scripts/onnx_conformance.py")
 
 
-# Zero padding is a 1x1 depthwise convolution with the pads; the convolution unit emits
-# extra beats when a top or left pad is not smaller than the kernel (an RTL bug, reported;
-# the values it should produce are right). Strict: passes once the RTL is fixed.
-PAD_LARGER_THAN_KERNEL = pytest.param(
-    "pytorch-converted/test_ZeroPad2d", marks=pytest.mark.xfail(
-        strict=True, reason="rtl: extra output beats when a top/left pad >= the kernel"))
+SAMPLE = list(oc.VERILATOR_SAMPLE) + [
+    pytest.param(case_id, marks=pytest.mark.xfail(strict=True, reason=why))
+    for case_id, why in oc.KNOWN_HARDWARE_BUGS.items()]
 
 
 @pytest.mark.verilator
 @pytest.mark.skipif(not verilator_toolchain_available(), reason="Verilator is not installed")
-@pytest.mark.parametrize("case_id", VERILATOR_SAMPLE + [PAD_LARGER_THAN_KERNEL])
+@pytest.mark.parametrize("case_id", SAMPLE)
 def test_sample_is_bit_exact_in_verilator(case_id):
     assert result(case_id).outcome == "supported"
     design, frames = oc.compile_case(next(c for c in CASES if c.id == case_id))

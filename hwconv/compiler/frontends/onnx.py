@@ -619,7 +619,8 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
                           connections=np.eye(c, dtype=bool)),
                 n.proto.output, fs=[d + b + e for d, b, e in zip(fs, begin, end)])
         elif n.op == "Gemm":
-            n.only("transA", (0,), 0, "the activations must come first, untransposed")
+            n.only("transA", (0,), 0, "A's rows are the frames (the batch axis): the "
+                   "activations must come first, untransposed")
             if len(fs) != 1:
                 raise n.error(f"A has frames of shape {fs}; Gemm takes vectors (N, K)", "A")
             alpha, beta = n.attr("alpha", 1.0), n.attr("beta", 1.0)
@@ -630,7 +631,8 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
             b = np.broadcast_to(b.reshape(-1), (w.shape[0],)) if b.size in (1, w.shape[0]) \
                 else None
             if b is None:
-                raise n.error("bias C must have one value per output", "C")
+                raise n.error(f"bias C of shape {const(n, 2, 'C').shape} differs from frame to "
+                              f"frame (row to row); it must have one value per output", "C")
             add(ir.Linear(n.name, (src,), weight=alpha * w, bias=beta * np.array(b)),
                 n.proto.output, fs=(w.shape[0],))
         elif n.op == "MatMul":
