@@ -45,24 +45,47 @@ class _Node:
 
     def __init__(self, proto: onnx.NodeProto, index: int):
         self.proto = proto
-        self.op = proto.op_type
-        self.name = proto.name or f"{proto.op_type.lower()}{index}"
-        self.attrs = {a.name: onnx.helper.get_attribute_value(a) for a in proto.attribute}
+        self.op = _text(proto.op_type)
+        self.name = _text(proto.name) or f"{self.op.lower()}{index}"
+        self.attrs = {}
+        for a in proto.attribute:
+            try:
+                value = onnx.helper.get_attribute_value(a)
+            except Exception:   # noqa: BLE001 - a corrupt attribute, named below
+                value = None
+            if value is None:
+                raise self.error(f"attribute {_text(a.name)!r} cannot be decoded; the file "
+                                 f"may be corrupt", _text(a.name))
+            self.attrs[_text(a.name)] = value
 
     def error(self, message, attribute=None) -> CompileError:
         return CompileError(message, node=self.name, op=self.op, attribute=attribute)
 
     def attr(self, key, default):
+        """The attribute, of the type of its default (a tuple of numbers for a tuple)."""
         v = self.attrs.get(key, default)
         if isinstance(v, bytes):
-            v = v.decode()
-        return tuple(v) if isinstance(v, list) else v
+            v = _text(v)
+        v = tuple(v) if isinstance(v, list) else v
+        number = (int, float, np.integer, np.floating)
+        if default is not None and v is not default and not (
+                isinstance(v, type(default)) or
+                (isinstance(default, float) and isinstance(v, number)) or
+                (isinstance(default, int) and isinstance(v, (int, np.integer)))) or \
+                (isinstance(v, tuple) and not all(isinstance(x, number) for x in v)):
+            raise self.error(f"{key}={v!r} has the wrong type", key)
+        return v
 
     def only(self, key, allowed, default, what: str):
         v = self.attr(key, default)
         if v not in allowed:
             raise self.error(f"{key}={v!r} is not supported; {what}", key)
         return v
+
+
+def _text(v) -> str:
+    """A name from the file (bytes where it is not valid UTF-8)."""
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
 
 
 def _load(model) -> onnx.ModelProto:
@@ -117,9 +140,11 @@ def _spatial(n: _Node, fs, kernel):
     nd = len(kernel)
     strides = tuple(int(s) for s in n.attr("strides", (1,) * nd))
     dilations = tuple(int(d) for d in n.attr("dilations", (1,) * nd))
-    if len(strides) != nd or len(dilations) != nd:
-        raise n.error(f"strides={strides} and dilations={dilations} must have one value per "
-                      f"spatial axis ({nd})", "strides")
+    if len(strides) != nd or len(dilations) != nd or min(strides + dilations) < 1:
+        raise n.error(f"strides={strides} and dilations={dilations} must have one positive "
+                      f"value per spatial axis ({nd})", "strides")
+    if min(kernel) < 1:
+        raise n.error(f"kernel_shape={tuple(kernel)} must be positive", "kernel_shape")
     auto_pad = n.attr("auto_pad", "NOTSET")
     if auto_pad in ("NOTSET", ""):
         pads = tuple(int(p) for p in n.attr("pads", (0,) * 2 * nd))
@@ -171,15 +196,28 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
     proto = _load(model)
     opset = _opset(proto)
     g = proto.graph
-    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
-    for n in g.node:
+    consts = {}
+    for t in g.initializer:
+        try:
+            consts[t.name] = numpy_helper.to_array(t)
+        except Exception as e:   # noqa: BLE001 - a corrupt tensor
+            raise CompileError(f"initializer {_text(t.name)!r} cannot be decoded ({e}); the "
+                               f"file may be corrupt") from None
+    for i, n in enumerate(g.node):
         if n.op_type == "Constant":
-            consts[n.output[0]] = _constant(n)
+            if len(n.attribute) != 1 or len(n.output) != 1:
+                raise _Node(n, i).error("must have one value and one output", "value")
+            try:
+                consts[n.output[0]] = _constant(n)
+            except Exception as e:   # noqa: BLE001 - a corrupt tensor
+                raise _Node(n, i).error(f"its value cannot be decoded ({e}); the file may "
+                                        f"be corrupt", "value") from None
     onnx_nodes = [_Node(p, i) for i, p in enumerate(g.node) if p.op_type != "Constant"]
     inputs = [i for i in g.input if i.name not in consts]
     if len(inputs) != 1:
         raise CompileError(f"the model has {len(inputs)} inputs "
-                           f"({', '.join(i.name for i in inputs)}); hwconv takes one image input")
+                           f"({', '.join(_text(i.name) for i in inputs)}); hwconv takes one "
+                           f"image input")
     inp = inputs[0]
     first = next((n for n in onnx_nodes if inp.name in n.proto.input), None)
 
@@ -193,7 +231,11 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
                           f"one image tensor", "type")
     elem = inp.type.tensor_type.elem_type
     if elem not in FLOAT_TYPES and elem != onnx.TensorProto.UNDEFINED:
-        raise input_error(f"holds {onnx.TensorProto.DataType.Name(elem).lower()} values; "
+        try:
+            type_name = onnx.TensorProto.DataType.Name(elem).lower()
+        except ValueError:
+            type_name = f"type {elem}"
+        raise input_error(f"holds {type_name} values; "
                           f"hwconv compiles networks on float tensors (their fixed-point "
                           f"formats come from calibration)", "elem_type")
     dims = [d.dim_value if d.HasField("dim_value") else None
@@ -242,6 +284,8 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
                 alias[o], fshape[o] = node.name, tuple(int(d) for d in fs)
 
     def const(n: _Node, idx: int, what: str) -> np.ndarray:
+        if not has_input(n, idx):
+            raise n.error(f"input {what} is missing", what)
         name = n.proto.input[idx]
         if name not in consts:
             raise n.error(f"{what} must be a constant (an initializer), not a computed tensor",
@@ -252,6 +296,8 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
         return len(n.proto.input) > idx and bool(n.proto.input[idx])
 
     def source(n: _Node, idx: int = 0) -> str:
+        if not has_input(n, idx):
+            raise n.error("has no input", "X")
         name = n.proto.input[idx]
         if name not in alias:
             raise n.error(f"reads {name!r}, which is not produced by a supported node")
@@ -347,20 +393,26 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
         if n.op not in FOLDABLE or not ins or any(x not in consts or x in alias for x in ins):
             return False
         c = consts[ins[0]]
-        if n.op == "Transpose":
-            c = np.transpose(c, n.attr("perm", None))
-        elif n.op == "Reshape":
-            shape = [int(d) for d in consts[ins[1]]]
-            if not n.attr("allowzero", 0):
-                shape = [c.shape[k] if d == 0 else d for k, d in enumerate(shape)]
-            c = c.reshape(shape)
-        elif n.op in ("Squeeze", "Unsqueeze"):
-            axes = n.attr("axes", None) if len(ins) < 2 else [int(d) for d in consts[ins[1]]]
-            if n.op == "Squeeze":
-                c = np.squeeze(c, axis=None if axes is None else tuple(axes))
-            else:
-                for a in sorted(x % (c.ndim + len(axes)) for x in axes):
-                    c = np.expand_dims(c, a)
+        try:
+            if n.op == "Transpose":
+                c = np.transpose(c, n.attr("perm", None))
+            elif n.op == "Reshape":
+                shape = [int(d) for d in consts[ins[1]]]
+                if not n.attr("allowzero", 0):
+                    shape = [c.shape[k] if d == 0 else d for k, d in enumerate(shape)]
+                c = c.reshape(shape)
+            elif n.op in ("Squeeze", "Unsqueeze"):
+                axes = (n.attr("axes", ()) or None) if len(ins) < 2 else \
+                    [int(d) for d in consts[ins[1]]]
+                if n.op == "Squeeze":
+                    c = np.squeeze(c, axis=None if axes is None else tuple(axes))
+                else:
+                    for a in sorted(x % (c.ndim + len(axes)) for x in axes):
+                        c = np.expand_dims(c, a)
+        except (ValueError, IndexError, TypeError) as e:
+            raise n.error(f"does not apply to the constant {ins[0]!r} of shape {c.shape} "
+                          f"({e})", {"Transpose": "perm", "Identity": "input"}.get(
+                              n.op, "axes" if "queeze" in n.op else "shape")) from None
         consts[n.proto.output[0]] = c
         return True
 
@@ -474,8 +526,8 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
         elif n.op in ("MaxPool", "AveragePool", "LpPool"):
             if len(n.proto.output) > 1 and n.proto.output[1]:
                 raise n.error("the Indices output is not supported", "Indices")
-            k = n.attr("kernel_shape", None)
-            if k is None or len(k) not in (1, 2, 3) or len(fs) != len(k) + 1:
+            k = n.attr("kernel_shape", ())
+            if len(k) not in (1, 2, 3) or len(fs) != len(k) + 1:
                 raise n.error(f"kernel_shape={k} on frames of shape {fs} is not supported; "
                               f"give a 1-D or 2-D kernel", "kernel_shape")
             strides, dilations, pads = _spatial(n, fs, k)
@@ -545,7 +597,7 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
                               f"the frame {fs}", "shape")
             view(n, src, fs, [total // known if d == -1 else d for d in out], "shape")
         elif n.op in ("Squeeze", "Unsqueeze"):
-            axes = n.attr("axes", None) if opset < 13 else \
+            axes = (n.attr("axes", ()) or None) if opset < 13 else \
                 ([int(d) for d in const(n, 1, "axes")] if has_input(n, 1) else None)
             rank = lead + len(fs)
             target = list(fs)
@@ -565,6 +617,8 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
         elif n.op == "Transpose":
             rank = lead + len(fs)
             perm = tuple(n.attr("perm", tuple(reversed(range(rank)))))
+            if sorted(perm) != list(range(rank)):
+                raise n.error(f"perm={perm} is not a permutation of the {rank} axes", "perm")
             if lead and perm[0] != 0:
                 raise n.error(f"perm={perm} moves the batch axis (hwconv's frames)", "perm")
             fperm = [p - lead for p in perm[lead:]]
@@ -580,7 +634,7 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
                               "mode")
             rank = lead + len(fs)
             if opset < 11:
-                pads, value, axes = n.attr("pads", n.attr("paddings", None)), \
+                pads, value, axes = n.attr("pads", n.attr("paddings", ())), \
                     float(n.attr("value", 0.0)), None
             else:
                 pads = [int(d) for d in const(n, 1, "pads")]
@@ -588,7 +642,7 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
                     if has_input(n, 2) else 0.0
                 axes = [int(d) for d in const(n, 3, "axes")] if has_input(n, 3) else None
             axes = list(range(rank)) if axes is None else [a % rank for a in axes]
-            if pads is None or len(pads) != 2 * len(axes):
+            if len(pads) != 2 * len(axes):
                 raise n.error(f"pads={pads} must give a begin and an end for each of the "
                               f"{len(axes)} axes", "pads")
             begin, end = [0] * rank, [0] * rank
