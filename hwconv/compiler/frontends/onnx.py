@@ -275,7 +275,9 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
             if node.inputs and out == irshape[node.inputs[0]]:
                 fs = cur_fs
             else:
-                assert r < 4, "a volume's frame shape must be given"
+                if r >= 4:
+                    raise node.error(f"is not supported over a volume {tuple(cur_fs)}",
+                                     "kernel_shape")
                 fs = () if r == 0 else out[:2] if r == 2 else out
         nodes.append(node)
         irshape[node.name] = out
