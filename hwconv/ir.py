@@ -239,6 +239,7 @@ class Power(Sqrt):
     roots)."""
 
     power: float = 2.0
+    wide: bool = False   # twice the bits: p-th powers of small values must not round to 0
     op: ClassVar[str] = "Pow"
     function: ClassVar[str] = "power"
 
@@ -309,6 +310,9 @@ class Pool2d(Node):
         c, h, w = _map(self, in_shapes[0])
         (kh, kw), (sh, sw) = self.kernel, self.stride
         t, l, b, r = self.pads
+        if min(sh, sw, kh, kw) < 1:
+            raise self.error(f"kernel {self.kernel} and stride {self.stride} must be at "
+                             f"least 1", "strides")
         if max(t, b) >= kh or max(l, r) >= kw:
             raise self.error(f"pads {self.pads} must be smaller than the kernel {kh}x{kw}",
                              "pads")

@@ -55,15 +55,10 @@ FLOAT_TOLERANCE = 1e-4
 # with the reference: small designs, a padded 3x3 convolution, Softmax on a vector input
 # and a grouped 1-D convolution (a (C, L, 1) map).
 VERILATOR_SAMPLE = ("node/test_basic_conv_with_padding", "node/test_softmax_example",
-                    "pytorch-converted/test_Conv1d_groups")
+                    "pytorch-converted/test_Conv1d_groups", "pytorch-converted/test_ZeroPad2d")
 # Cases whose hardware is known not to be bit-exact yet (the test expects them to fail in
 # Verilator, strictly: take a case out once its hardware is fixed).
 KNOWN_HARDWARE_BUGS = {
-    "pytorch-converted/test_ZeroPad2d":
-        "the convolution unit emits extra output beats when a top or left pad is not "
-        "smaller than the kernel; zero padding is a 1x1 depthwise convolution with the "
-        "pads, so every Pad case with a top or left pad is hit. The values it should "
-        "produce are right",
     "node/test_identity":
         "a network that computes nothing has no stream ports, and the Verilator harness "
         "refuses the module: every case whose graph is Input straight to Output (Identity, "

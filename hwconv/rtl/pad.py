@@ -1,7 +1,7 @@
 """Padding as a stream transform: emits the padded map in raster order."""
 from __future__ import annotations
 
-from amaranth import Module, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -31,12 +31,15 @@ class ZeroPad(wiring.Component):
         row = Signal(range(hp))
         col = Signal(range(wp))
         inside = (row >= top) & (row < top + h) & (col >= left) & (col < left + w)
+        # The padding before a frame's first pixel waits until that pixel is offered, so
+        # a stream that has ended does not run on into a next frame's top rows.
+        leading = (row < top) | ((row == top) & (col < left))
         with m.If(inside):
             m.d.comb += [self.o.valid.eq(self.i.valid),
                          self.o.payload.eq(self.i.payload),
                          self.i.ready.eq(self.o.ready)]
         with m.Else():
-            m.d.comb += [self.o.valid.eq(1)]
+            m.d.comb += [self.o.valid.eq(Mux(leading, self.i.valid, 1))]
             m.d.comb += [lane.eq(self.value) for lane in self.o.payload]
         with m.If(self.o.valid & self.o.ready):
             step_raster(m, row, col, hp, wp)

@@ -61,6 +61,8 @@ UNIT_CASES = [
     ("linear_out_lanes", "linear", (3, 2, 2), dict(outputs=7), (6, 4)),
     # A bias far larger than the products: the accumulator must be sized for it.
     ("conv_big_bias", "conv", (2, 5, 5), dict(kernel=(3, 3), outputs=3, bias_scale=4000.0), 9),
+    # Padding as deep as the kernel: windows of padding only, before the first pixel.
+    ("conv_deep_pad", "conv", (2, 4, 5), dict(kernel=(1, 1), pads=(1, 2, 0, 1), outputs=2), 2),
     ("conv3s3", "conv", (2, 9, 8), dict(kernel=(3, 3), stride=(3, 3), outputs=2), 3),
     ("conv_dilated", "conv", (2, 9, 8), dict(kernel=(3, 3), dilation=(2, 3), pads=(2, 1, 2, 1),
                                              outputs=3), 6),

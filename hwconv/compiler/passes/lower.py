@@ -37,7 +37,7 @@ def _lower_lppool(node: ir.LpPool2d) -> list[ir.Node]:
                 ir.SumPool2d(f"{name}/sum", (f"{name}/square",), **pool),
                 ir.Sqrt(name, (f"{name}/sum",), gain=gain)]
     return [ir.Abs(f"{name}/abs", node.inputs),
-            ir.Power(f"{name}/power", (f"{name}/abs",), power=float(p)),
+            ir.Power(f"{name}/power", (f"{name}/abs",), power=float(p), wide=True),
             ir.SumPool2d(f"{name}/sum", (f"{name}/power",), **pool),
             ir.Power(name, (f"{name}/sum",), power=1 / p, gain=gain)]
 

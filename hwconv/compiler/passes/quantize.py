@@ -47,7 +47,9 @@ def quantize_graph(graph: ir.Graph, calibration: np.ndarray, bits: int = 16) -> 
     for node in graph.nodes:
         changes = {}
         if isinstance(node, ir.CALIBRATED):
-            changes["fixed"] = FixedType(bits, frac_for(float(np.abs(values[node.name]).max()), bits))
+            width = min(2 * bits, 40) if getattr(node, "wide", False) else bits
+            changes["fixed"] = FixedType(width, frac_for(float(np.abs(values[node.name]).max()),
+                                                         width))
         elif isinstance(node, ir.EXACT):
             t = fixed[node.inputs[0]]
             changes["fixed"] = node.exact_type(t, graph.shape(node.inputs[0])[0]) \
