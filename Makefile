@@ -8,13 +8,18 @@ STAMP  := $(VENV)/.installed
 APT_PACKAGES := g++ make perl ccache iverilog
 export OBJCACHE := ccache
 
-.PHONY: demo test test-all lint setup system-packages clean
+.PHONY: demo test test-slow test-all lint setup system-packages clean
 
 demo: $(STAMP)
 	$(VENV)/bin/hwconv demo
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
+
+# The tests marked slow only (the full Verilator sweep of every unit case); CI runs them
+# after `make test`.
+test-slow: $(STAMP)
+	$(VENV)/bin/python -m pytest -m slow
 
 # Everything, the whole-network and other slow runs included.
 test-all: $(STAMP)

@@ -21,8 +21,17 @@ pytestmark = [pytest.mark.verilator,
 FRAMES = 3
 
 
-@pytest.mark.parametrize("case_id,kind,shape,opts,lanes", UNIT_CASES,
-                         ids=[c[0] for c in UNIT_CASES])
+# One case per unit family runs by default; the whole sweep (same RTL, already bit-exact
+# in pysim by default) is marked slow: `make test-slow`, which CI runs after `make test`.
+DEFAULT = {"relu", "tanh", "softshrink", "maxpool3s2pad", "avgpool_ceil", "conv3s2asym",
+           "conv_out_lanes", "conv_table", "conv_deep_pad", "residual_deep",
+           "lcn_contrastive", "l2pool_torch7", "softmax_vector", "lrn_alexnet", "globalavg",
+           "linear_map"}
+
+
+@pytest.mark.parametrize("case_id,kind,shape,opts,lanes", [
+    pytest.param(*c, id=c[0], marks=() if c[0] in DEFAULT else pytest.mark.slow)
+    for c in UNIT_CASES])
 def test_unit_bit_exact_in_verilator(case_id, kind, shape, opts, lanes):
     g = single_node_graph(kind, shape, **dict(opts))
     x = random_frames(g, FRAMES)
