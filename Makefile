@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV   := .venv
 STAMP  := $(VENV)/.installed
-APT_PACKAGES := g++ make perl ccache iverilog
+APT_PACKAGES := g++ make perl ccache iverilog liblz4-dev zlib1g-dev
 export OBJCACHE := ccache
 
 .PHONY: demo test test-slow test-all lint setup system-packages clean

@@ -126,12 +126,27 @@ def report_sim(result, frames: int) -> int:
 
 def cmd_sim(args) -> int:
     from .reference import dequantize_output
+    from .report import CLOCK_HZ, simulation_summary, write_report
+    from .sim.run import simulate_design
+    from .sim.unit_profile import format_table
+    if args.fst and args.simulator != "verilator":
+        raise UsageError("--fst needs --simulator verilator (the fast harness); use --vcd")
+    if args.fst and args.vcd:
+        raise UsageError("give --vcd or --fst, not both")
     design = _design(args.design)
     x = _load_frames(args.input)
     t0 = time.monotonic()
-    result = design.simulate(x, simulator=args.simulator, stalls=args.stalls, vcd=args.vcd)
+    result = simulate_design(design, design.quantize_input(x), simulator=args.simulator,
+                             stalls=args.stalls, vcd=args.vcd, fst=args.fst,
+                             profile=args.profile, progress=True)
     wall = time.monotonic() - t0
     status = report_sim(result, len(result.expected))
+    if result.first_output_latency is not None:
+        print(f"latency: first output beat {result.first_output_latency:,} cycles after the "
+              f"first input beat, first frame done after {result.latency:,}; steady state "
+              f"{result.cycles_per_frame:,.0f} cycles/frame = "
+              f"{CLOCK_HZ / result.cycles_per_frame:,.0f} frames/s at "
+              f"{CLOCK_HZ / 1e6:.0f} MHz")
     print(f"wall time {wall:.1f} s ({result.total_cycles / wall:,.0f} simulated cycles/s "
           f"including build)")
     if result.sim_seconds > 0:
@@ -142,9 +157,28 @@ def cmd_sim(args) -> int:
     if args.output:
         np.save(args.output, dequantize_output(design.graph, result.outputs))
         print(f"wrote {args.output}")
-    if args.vcd:
-        print(f"wrote {args.vcd}")
+    if args.vcd or args.fst:
+        print(f"wrote {args.vcd or args.fst}")
+    if args.profile and result.profile:
+        print("profile (share of cycles per unit):")
+        print(format_table(result.profile))
+        design.simulation = simulation_summary(design, result)
+        write_report(design, args.design)
+        print(f"wrote the profile into {args.design}/report.json and report.html")
+    _drop_unelaborated_top(design)
     return status
+
+
+def _drop_unelaborated_top(design) -> None:
+    """Free the DataflowTop the report's estimates built (never elaborated: the Verilog
+    came from the design folder) without Amaranth's UnusedElaboratable warnings."""
+    import gc
+    import warnings
+    from amaranth.hdl import UnusedElaboratable
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedElaboratable)
+        if design.__dict__.pop("top", None) is not None:
+            gc.collect()
 
 
 def cmd_lint(args) -> int:
@@ -322,6 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stalls", choices=("none", "idle", "backpressure", "both"),
                    default="none", help="flow-control pattern at the design's ports")
     s.add_argument("--vcd", help="write a waveform to this file")
+    s.add_argument("--fst", help="write a compressed FST waveform to this file (fast "
+                   "harness; needs the lz4 and zlib headers)")
+    s.add_argument("--profile", action="store_true",
+                   help="simulate with per-unit counters (busy, stall and starve cycles, "
+                   "FIFO maximum occupancy), print them and write them, with latency and "
+                   "throughput, into the design folder's report.json and report.html")
     s.set_defaults(func=cmd_sim)
 
     li = sub.add_parser("lint", help="verilator --lint-only -Wall on a design's Verilog; "

@@ -9,7 +9,7 @@ import pathlib
 from . import ir
 from .compiler import estimate
 
-__all__ = ["design_report", "write_html", "CLOCK_HZ"]
+__all__ = ["design_report", "write_html", "write_report", "simulation_summary", "CLOCK_HZ"]
 
 CLOCK_HZ = 200e6   # the core clock NeuFlow ran on the ML605
 
@@ -53,6 +53,118 @@ def design_report(design) -> dict:
     return rep
 
 
+def simulation_summary(design, result) -> dict:
+    """The report's "simulation" section from a simulation result: cycles per frame
+    (steady state, frames back to back), latency to the first output beat and to the end
+    of the first frame, throughput at :data:`CLOCK_HZ`, simulation speed and, when the run
+    was profiled, the per-unit profile (:func:`hwconv.sim.unit_profile.summarize`)."""
+    frames = int(len(result.expected))
+    cpf = float(result.cycles_per_frame)
+    sim = {"frames": frames, "simulator": result.simulator, "stalls": result.stalls,
+           "bit_exact": bool(result.bit_exact), "cycles_per_frame": cpf,
+           "latency_cycles": int(result.latency),
+           "first_output_latency_cycles": getattr(result, "first_output_latency", None),
+           "frames_per_s_at_200MHz": CLOCK_HZ / cpf if cpf else 0.0,
+           "total_cycles": int(result.total_cycles)}
+    if result.sim_seconds > 0:
+        macs = _macs(design) * frames
+        sim.update(sim_seconds=round(float(result.sim_seconds), 4),
+                   simulated_cycles_per_s=round(result.total_cycles / result.sim_seconds),
+                   simulated_macs_per_s=round(macs / result.sim_seconds))
+    profile = getattr(result, "profile", None)
+    if profile:
+        sim["profile"] = profile
+    return sim
+
+
+def _macs(design) -> int:
+    return sum(estimate.macs(node, design.graph) for node in design.graph.nodes)
+
+
+def write_report(design, folder) -> None:
+    """(Re)write ``report.json`` and ``report.html`` of a design folder."""
+    folder = pathlib.Path(folder)
+    report = design_report(design)
+    (folder / "report.json").write_text(json.dumps(report, indent=1))
+    write_html(report, folder / "report.html")
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _profile_html(report: dict) -> list[str]:
+    prof = report["simulation"]["profile"]
+    estimates = {r["name"]: r.get("cycles_estimate") for r in report["layers"]}
+    frames = prof.get("frames") or 1
+    rows = []
+    for u in prof["units"]:
+        rows.append({"unit": u["name"], "op": u["op"], "busy": _pct(u["busy"]),
+                     "stall": _pct(u["stall"]), "starve": _pct(u["starve"]),
+                     "busy cycles/frame": f"{u['busy_cycles'] / frames:,.0f}",
+                     "estimated cycles/frame": f"{estimates.get(u['name']) or 0:,}",
+                     "beats in": " + ".join(f"{b:,}" for b in u["in_beats"]),
+                     "beats out": f"{u['out_beats']:,}",
+                     "FIFO max / depth": ", ".join(f"{m} / {d}" for m, d in
+                                                   zip(u["fifo_max"], u["fifo_depth"]))})
+    cols = ["unit", "op", "busy", "stall", "starve", "busy cycles/frame",
+            "estimated cycles/frame", "beats in", "beats out", "FIFO max / depth"]
+    return ["<h2>Profile</h2>",
+            f"<p>Measured in simulation ({html.escape(str(report['simulation']['simulator']))}, "
+            f"stalls {html.escape(str(report['simulation'].get('stalls', 'none')))}) over "
+            f"{prof['cycles']:,} cycles from reset to the last output beat of {frames} "
+            f"frames. Every cycle of a unit is <b>busy</b> (a beat moves, or it computes), "
+            f"<b>stalled</b> (its output waits for the next unit) or <b>starved</b> (it "
+            f"waits for input). Busiest unit: <b>{html.escape(str(prof['busiest']))}</b>.</p>",
+            _svg_fractions(prof["units"]), _table(rows, cols),
+            "<h3>FIFO maximum occupancy</h3>", _svg_fifos(prof["units"])]
+
+
+_COLORS = {"busy": "#2e8b57", "stall": "#d0413e", "starve": "#c8c8c8"}
+
+
+def _svg_fractions(units: list[dict], bar: int = 420, label: int = 190, h: int = 18) -> str:
+    """An inline SVG of stacked horizontal bars: busy, stall, starve per unit."""
+    parts, y = [], 22
+    x = label
+    for key, color in _COLORS.items():   # legend
+        parts.append(f'<rect x="{x}" y="4" width="12" height="12" fill="{color}"/>'
+                     f'<text x="{x + 16}" y="14">{key}</text>')
+        x += 80
+    for u in units:
+        x = label
+        parts.append(f'<text x="{label - 6}" y="{y + h - 5}" text-anchor="end">'
+                     f'{html.escape(u["name"][:28])}</text>')
+        for key, color in _COLORS.items():
+            w = bar * u[key]
+            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{h - 3}" '
+                         f'fill="{color}"><title>{html.escape(u["name"])}: {key} '
+                         f'{_pct(u[key])}</title></rect>')
+            x += w
+        y += h
+    return (f'<svg class="profile" xmlns="http://www.w3.org/2000/svg" width="{label + bar + 10}" '
+            f'height="{y + 4}" font-size="12" font-family="sans-serif">{"".join(parts)}</svg>')
+
+
+def _svg_fifos(units: list[dict], bar: int = 420, label: int = 190, h: int = 18) -> str:
+    """Bars of each FIFO's maximum level against its depth."""
+    parts, y = [], 4
+    for u in units:
+        for k, (m, d) in enumerate(zip(u["fifo_max"], u["fifo_depth"])):
+            name = u["name"] + (f" [{k}]" if len(u["fifo_depth"]) > 1 else "")
+            w = bar * m / d if d else 0
+            parts.append(f'<text x="{label - 6}" y="{y + h - 5}" text-anchor="end">'
+                         f'{html.escape(name[:28])}</text>'
+                         f'<rect x="{label}" y="{y}" width="{bar}" height="{h - 3}" '
+                         f'fill="#eee"/><rect x="{label}" y="{y}" width="{w:.1f}" '
+                         f'height="{h - 3}" fill="#4682b4"><title>{html.escape(name)}: '
+                         f'{m} of {d}</title></rect>'
+                         f'<text x="{label + bar + 6}" y="{y + h - 5}">{m} / {d}</text>')
+            y += h
+    return (f'<svg class="fifos" xmlns="http://www.w3.org/2000/svg" width="{label + bar + 80}" '
+            f'height="{y + 4}" font-size="12" font-family="sans-serif">{"".join(parts)}</svg>')
+
+
 def _table(rows: list[dict], columns: list[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>"
@@ -79,6 +191,8 @@ def write_html(report: dict, path: pathlib.Path) -> None:
             parts += [f"<h2>{key.capitalize()}</h2>",
                       _table([{"figure": k, "value": v} for k, v in flat.items()],
                              ["figure", "value"])]
+            if key == "simulation" and isinstance(report[key].get("profile"), dict):
+                parts += _profile_html(report)
     style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
              "td,th{border:1px solid #999;padding:2px 8px;text-align:right}")
     path.write_text(f"<!doctype html><meta charset=utf-8><title>hwconv report</title>"

@@ -67,7 +67,7 @@ from .verilator import (
 
 __all__ = ["run_stream_fast", "build_harness", "HarnessBuild", "SimulationStuck",
            "payload_widths", "prof_width", "wrapper_verilog", "HARNESS_CPP",
-           "DEFAULT_MAX_IDLE", "NATIVE_ENV", "TRACE_FORMATS", "FrameBar"]
+           "DEFAULT_MAX_IDLE", "NATIVE_ENV", "TRACE_FORMATS", "FrameBar", "fst_available"]
 
 HARNESS_CPP = Path(__file__).with_name("harness.cpp")
 
@@ -236,6 +236,14 @@ def _harness_key(verilog: str, toplevel: str, args: Sequence[str], make_vars: Se
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
+
+
+def fst_available() -> bool:
+    """Whether an FST build can compile here: Verilator's FST writer includes lz4.h and
+    zlib.h (Debian: liblz4-dev, zlib1g-dev)."""
+    dirs = [Path("/usr/include"), Path("/usr/local/include"),
+            *(Path(p) for p in os.environ.get("CPATH", "").split(os.pathsep) if p)]
+    return all(any((d / h).is_file() for d in dirs) for h in ("lz4.h", "zlib.h"))
 
 
 def _trace_format(trace) -> str | None:
