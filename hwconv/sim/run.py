@@ -27,8 +27,10 @@ BENCH_DIR = pathlib.Path(__file__).parent / "benches"
 def run_stream_verilator(verilog: str, toplevel: str, beats: list[int], frame_in: int,
                          frame_out: int, patterns: list[StallPattern], *,
                          vcd: str | None = None, max_idle: int = 100_000,
-                         profile: bool = False) -> list[dict]:
-    """Stream ``beats`` through a Verilated design once per stall pattern.
+                         profile: bool = False, simulator: str | None = None) -> list[dict]:
+    """Stream ``beats`` through a Verilated design once per stall pattern, driven per
+    cycle by the cocotb bench (on Icarus Verilog where Verilator is missing, or with
+    ``simulator="icarus"``).
 
     ``vcd``: a path to write the waveform of the whole run to.
     Returns, per pattern: outputs (ints), extra (beats beyond those expected), first_in
@@ -45,7 +47,8 @@ def run_stream_verilator(verilog: str, toplevel: str, beats: list[int], frame_in
                    params={"beats": [f"{b:x}" for b in beats], "frame_in": frame_in,
                            "frame_out": frame_out, "max_idle": max_idle,
                            "patterns": [dataclasses.asdict(p) for p in patterns],
-                           "result": str(result), "profile": bool(profile)})
+                           "result": str(result), "profile": bool(profile)},
+                   simulator=simulator)
         runs = json.loads(result.read_text())
     for r in runs:
         r["outputs"] = [int(v, 16) for v in r["outputs"]]

