@@ -9,7 +9,8 @@ import pathlib
 from . import ir
 from .compiler import estimate
 
-__all__ = ["design_report", "write_html", "write_report", "simulation_summary", "CLOCK_HZ"]
+__all__ = ["design_report", "write_html", "write_report", "simulation_summary", "CLOCK_HZ",
+           "compare_with_synthesis", "TOLERANCES"]
 
 CLOCK_HZ = 200e6   # the core clock NeuFlow ran on the ML605
 
@@ -26,8 +27,10 @@ def design_report(design) -> dict:
                "macs": estimate.macs(node, graph),
                "cycles_estimate": estimate.cycles(node, graph, in_shape, lanes or 1)
                if in_shape else 0}
-        if in_shape:
-            row["resources_estimate"] = estimate.resources(node, graph, in_shape, lanes or 1)
+        # Every node: an input read by several nodes has its Broadcast counted too.
+        row["resources_estimate"] = estimate.resources(
+            node, graph, in_shape, lanes or 1, unit=top.units.get(node.name),
+            fifo_depths=top.fifo_depths, fifo_depth=top.fifo_depth)
         if isinstance(node, ir.WEIGHTED):
             row["weight_type"] = str(node.weight_fixed)
             row["accumulator_type"] = str(ir.acc_type(node, graph.in_fixed(node)))
@@ -50,7 +53,32 @@ def design_report(design) -> dict:
         rep["simulation"] = design.simulation
     if design.synthesis:
         rep["synthesis"] = design.synthesis
+        rep["estimate_vs_synthesis"] = compare_with_synthesis(total, design.synthesis)
     return rep
+
+
+# The agreement asked of the estimate (issue 6): DSP48E1 exact, block RAM within 10%
+# (compared in RAMB18E1 equivalents: RAMB18E1 + 2 x RAMB36E1), LUT and FF within 25%.
+TOLERANCES = {"dsp48e1": 0.0, "ramb18_equivalent": 0.10, "lut": 0.25, "ff": 0.25}
+
+
+def compare_with_synthesis(est: dict, synth: dict) -> dict:
+    """Estimate and Yosys synthesis side by side: per figure the two values, the relative
+    difference (estimate - synthesis) / synthesis, the tolerance and whether it holds.
+    RAMB18E1 and RAMB36E1 are shown as Yosys gives them, and judged together."""
+    est = {**est, "ramb18_equivalent": estimate.ramb18_equivalent(est)}
+    synth = {**synth, "ramb18_equivalent": estimate.ramb18_equivalent(synth)}
+    rows = {}
+    for key in ("dsp48e1", "ramb18", "ramb36", "ramb18_equivalent", "lut", "ff"):
+        e, s = int(est.get(key, 0)), int(synth.get(key, 0))
+        row = {"estimate": e, "synthesis": s,
+               "difference": round((e - s) / s, 4) if s else (0.0 if e == s else None)}
+        if key in TOLERANCES:
+            tol = TOLERANCES[key]
+            row["tolerance"] = tol
+            row["within"] = e == s if tol == 0 else abs(e - s) <= tol * s
+        rows[key] = row
+    return rows
 
 
 def simulation_summary(design, result) -> dict:
@@ -174,7 +202,7 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 
 def write_html(report: dict, path: pathlib.Path) -> None:
     cols = ["name", "op", "shape", "type", "weight_type", "accumulator_type", "lanes", "out_lanes",
-            "macs", "cycles_estimate", "dsp48e1", "ramb18", "lut", "ff"]
+            "macs", "cycles_estimate", "dsp48e1", "ramb18", "ramb36", "lut", "ff"]
     rows = [{**r, **r.get("resources_estimate", {})} for r in report["layers"]]
     parts = [f"<h1>hwconv design report: {html.escape(report['top'])}</h1>",
              f"<p>Input {report['input']['shape']} {report['input']['type']}; output "
@@ -185,6 +213,25 @@ def write_html(report: dict, path: pathlib.Path) -> None:
              f"<p>Estimated resources: {html.escape(str(report['resources_estimate']))} "
              f"(a structural model; synthesis figures below when run).</p>",
              "<h2>Layers</h2>", _table(rows, cols)]
+    if "estimate_vs_synthesis" in report:
+        names = {"dsp48e1": "DSP48E1", "ramb18": "RAMB18E1", "ramb36": "RAMB36E1",
+                 "ramb18_equivalent": "RAMB18E1 + 2 x RAMB36E1", "lut": "LUT", "ff": "FF"}
+        cmp_rows = []
+        for key, row in report["estimate_vs_synthesis"].items():
+            diff = row["difference"]
+            tol = row.get("tolerance")
+            cmp_rows.append({
+                "resource": names.get(key, key), "estimate": f"{row['estimate']:,}",
+                "synthesis": f"{row['synthesis']:,}",
+                "difference": "" if diff is None else f"{diff:+.1%}",
+                "tolerance": "" if tol is None else ("exact" if tol == 0 else f"{tol:.0%}"),
+                "within": "" if "within" not in row else ("yes" if row["within"] else "NO")})
+        parts += ["<h2>Estimate and synthesis</h2>",
+                  "<p>Yosys <code>synth_xilinx -family xc6v -flatten</code> of this design "
+                  "against the structural estimate (docs/estimates.md); block RAM is judged "
+                  "in RAMB18E1 equivalents.</p>",
+                  _table(cmp_rows, ["resource", "estimate", "synthesis", "difference",
+                                    "tolerance", "within"])]
     for key in ("simulation", "synthesis"):
         if key in report:
             flat = {k: v for k, v in report[key].items() if not isinstance(v, (dict, list))}

@@ -5,20 +5,32 @@ Cycles follow from the units' structure: a window generator takes one pixel per 
 MAC engine spends ``outputs * ceil(n / lanes)`` cycles on each window, and a pipeline runs
 at the pace of its slowest unit. Simulation measures the real figure; the report shows both.
 
-Resources follow the units' structure too: multipliers (DSP48E1) are counted exactly as
-the RTL instantiates them; memories go to block RAM by the RAMB18E1 aspect ratios when
-larger than a few LUT-RAMs, else to LUTs; LUT and FF are a first model (registers held,
-plus a per-lane allowance) to be checked against Yosys (`hwconv compile --synth`).
+Resources follow the units' structure too, counted the way Yosys ``synth_xilinx -family
+xc6v`` maps it (docs/estimates.md states the model and its measured agreement):
+
+- multipliers: one DSP48E1 per product the RTL computes (constant products by 0 or a
+  power of two become wiring); the adder tree of a MAC lane group folds into the DSP48E1
+  post-adders, and the registers around the multiplier into its A/B/M/P registers;
+- memories: Yosys ``memory_libmap`` picks, by its own cost figures, LUT-RAM (RAM32M /
+  RAM64M, four LUTs each), block RAM (RAMB18E1 / RAMB36E1) or plain logic (ROMs become
+  LUT trees, one LUT6 per 64 words per distinct data column); ``memory_mapping`` repeats
+  that choice;
+- registers: every register bit the RTL holds, less those that fold into DSP48E1s or
+  that nothing reads;
+- logic: adders one LUT per bit, compares against constants one per four bits, k-way
+  multiplexers about 0.45 LUT per input and bit, requantizers, counters and handshakes.
 """
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
 from .. import ir
 
-__all__ = ["macs", "cycles", "lanes_used", "resources", "Resources", "parallelism"]
+__all__ = ["macs", "cycles", "lanes_used", "resources", "Resources", "parallelism",
+           "RESOURCE_KEYS", "memory_mapping", "ramb18_equivalent"]
 
 
 def macs(node: ir.Node, graph: ir.Graph) -> int:
@@ -73,76 +85,540 @@ def cycles(node: ir.Node, graph: ir.Graph, in_stream_shape, lanes: int) -> int:
     return take
 
 
-RESOURCE_KEYS = ("dsp48e1", "ramb18", "lut", "ff")
-Resources = dict   # {"dsp48e1": n, "ramb18": n, "lut": n, "ff": n}
+# -- resources ------------------------------------------------------------------------
+
+# RAMB18E1 and RAMB36E1 as Yosys instantiates them (a RAMB36E1 is two RAMB18E1's worth of
+# block RAM: compare totals with ``ramb18_equivalent``).
+RESOURCE_KEYS = ("dsp48e1", "ramb18", "ramb36", "lut", "ff")
+Resources = dict   # {"dsp48e1": n, "ramb18": n, "ramb36": n, "lut": n, "ff": n}
 
 
-def memory(depth: int, width: int) -> dict:
-    """A memory of depth x width bits: LUT-RAM when shallow (depth <= 64: a RAM64M, 4 LUTs,
-    holds 3 bits of 64 words) or small, else RAMB18E1 (one per 18 Kb at the widest aspect
-    ratio the depth allows)."""
-    bits = depth * width
-    if depth <= 64 or bits <= 2048:
-        return {"ramb18": 0, "lut": math.ceil(width / 3) * 4 * math.ceil(depth / 64)}
-    per = 36 if depth <= 512 else 18 if depth <= 1024 else 9 if depth <= 2048 else \
-        4 if depth <= 4096 else 2 if depth <= 8192 else 1
-    return {"ramb18": math.ceil(width / per) * math.ceil(depth / max(512, 16384 // per)),
-            "lut": 0}
+def ramb18_equivalent(res: dict) -> int:
+    """Block RAM in RAMB18E1 units: RAMB18E1 + 2 x RAMB36E1."""
+    return int(res.get("ramb18", 0)) + 2 * int(res.get("ramb36", 0))
 
 
-def _add(total: dict, part: dict) -> dict:
-    for k, v in part.items():
-        total[k] = total.get(k, 0) + v
+def _zero() -> dict:
+    return dict.fromkeys(RESOURCE_KEYS, 0)
+
+
+def _add(total: dict, *parts: dict) -> dict:
+    for part in parts:
+        for k, v in part.items():
+            total[k] = total.get(k, 0) + v
     return total
 
 
-def resources(node: ir.Node, graph: ir.Graph, in_shape, lanes: int) -> dict:
-    """Estimated resources of this node's unit (the FIFO in front of it included)."""
-    r = dict.fromkeys(RESOURCE_KEYS, 0)
-    if in_shape is None or isinstance(node, (ir.Input, ir.Output, ir.Flatten)):
+def _bits(n: int) -> int:
+    """Width of a counter over ``range(n)`` (Amaranth's Signal(range(n)))."""
+    return max(1, (int(n) - 1).bit_length())
+
+
+def _mux_luts(k: int) -> int:
+    """LUTs per bit of a k-way multiplexer (a Switch over k cases): a LUT6 is a 4:1
+    multiplexer, and the tree ABC makes of wider ones takes about 0.45 LUT per input
+    (measured on registered 16-bit case multiplexers: 6.7 LUTs per bit at 16 inputs,
+    14.2 at 36, 28.5 at 64, 114 at 256; MUXF7/MUXF8 are hardly used)."""
+    if k <= 1:
+        return 0
+    return max(1, round(0.45 * (k - 1)))
+
+
+def _rom_bit_luts(depth: int) -> int:
+    """LUTs per data column of a ROM left to logic: one LUT6 per 64 words (a 6-input
+    function), and about one more per eight of them to combine them with MUXF7/MUXF8
+    and LUTs (measured: 7.7 LUTs per column at 320 words, 17 to 19 at 1024)."""
+    n = math.ceil(depth / 64)
+    return n + math.ceil(n / 8) if n > 1 else 1
+
+
+def _requant_luts(in_width: int, shift: int, out_width: int) -> int:
+    """``requantize_hdl``: a rounding adder on the kept bits, the overflow test of the
+    bits above the output, and the saturating select."""
+    kept = max(1, in_width - max(0, shift))
+    return kept + max(0, kept - out_width) // 2 + out_width // 2
+
+
+# Yosys memory_libmap candidates for Virtex-6 (share/xilinx/lutrams_xc5v.txt and
+# brams_xc4v.txt), with their cost figures: LUT-RAMs (name, cost, widthscale, options)
+# and block RAMs (name, cell, cost, options); an option is (address bits, data widths).
+_LUTRAMS = (
+    ("LUTRAM_SDP", 8, 7, ((5, (6,)), (6, (3,)))),            # RAM32M / RAM64M, 1 W + 1 R
+    ("LUTRAM_DP", 8, 8, ((5, (4,)), (6, (2,)), (7, (1,)))),  # 1 RW + 1 R
+    ("LUTRAM_QP", 7, 7, ((5, (2,)), (6, (1,)))),             # 1 RW + 3 R
+)
+_BRAMS = (   # RAMB18E1 = HALF, RAMB36E1 = FULL (a CASCADE is two RAMB36E1)
+    ("BRAM_TDP", "ramb18", 129, ((14, (1, 2, 4, 9, 18)),)),
+    ("BRAM_TDP", "ramb36", 257, ((15, (1, 2, 4, 9, 18, 36)),)),
+    ("BRAM_TDP", "cascade", 513, ((16, (1, 2, 4, 9)),)),
+    ("BRAM_SDP", "ramb18", 129, ((14, (1, 2, 4, 9, 18, 36)),)),
+    ("BRAM_SDP", "ramb36", 257, ((15, (1, 2, 4, 9, 18, 36, 72)),)),
+)
+_LOGIC_COST_ROM = 1 / 64   # synth_xilinx's -logic-cost-rom; RAMs cost 1 per bit in logic
+
+
+def _port_replicas(name: str, rom: bool, read_ports: int) -> int:
+    """Copies of the memory needed to give every read port its own port."""
+    if name == "LUTRAM_QP":
+        return math.ceil(read_ports / 3)
+    if name == "BRAM_TDP" and rom:
+        return math.ceil(read_ports / 2)   # both ports of a ROM read
+    return read_ports
+
+
+@lru_cache(maxsize=4096)
+def memory_mapping(depth: int, width: int, rom: bool = False, read_ports: int = 1,
+                   transparent: bool = False) -> tuple[str, str, int, int]:
+    """What Yosys ``memory_libmap`` does with a memory of ``depth`` words of ``width``
+    bits (synchronous read ports, one synchronous write port unless ``rom``), by its own
+    cost model: (kind, cell, cells, address blocks) with kind "logic", "lutram" or "bram",
+    cell "ramb18"/"ramb36"/"cascade"/"lutram", and address blocks the words split across
+    cells (their outputs are multiplexed)."""
+    best = int(width * depth * (_LOGIC_COST_ROM if rom else 1.0))
+    choice = ("logic", "", 0, 1)
+    emu = 2 * read_ports * (1 + (3 if transparent else 0))   # emulation score, x2
+
+    def consider(name, cell, cost, widthscale, abits, dbits, byte):
+        nonlocal best, choice
+        repl_port = _port_replicas(name, rom, read_ports)
+        for base, unit in enumerate(dbits):
+            eff_byte = 1 if rom else (unit if not byte or byte > unit else byte)
+            padded = -(-width // eff_byte) * eff_byte
+            words = 1 << (abits - base)
+            blocks = -(-depth // words)
+            repl = -(-(blocks * padded) // unit)
+            c = (cost - widthscale) * repl * repl_port
+            c += widthscale * blocks * width / unit * repl_port
+            c += 0.5 * (blocks - 1) * width * read_ports          # read multiplexers
+            c += 0.5 * (blocks if blocks != 1 and not rom else 0)  # write enables
+            c += emu
+            if c < best:
+                best = c
+                kind = "lutram" if name.startswith("LUTRAM") else "bram"
+                choice = (kind, cell, repl * repl_port, blocks)
+
+    if not rom:
+        for name, cost, ws, options in _LUTRAMS:
+            for abits, dbits in options:
+                consider(name, "lutram", cost, ws, abits, dbits, 0)
+    for name, cell, cost, options in _BRAMS:
+        for abits, dbits in options:
+            consider(name, cell, cost, 0, abits, dbits, 9)
+    return choice
+
+
+def memory(depth: int, width: int, *, rom: bool = False, read_ports: int = 1,
+           transparent: bool = False, columns: int | None = None) -> dict:
+    """Resources of an Amaranth Memory with synchronous read ports, as Yosys maps it.
+
+    ``columns``: distinct non-constant data columns of a ROM (all ``width`` by default):
+    a ROM left to logic costs LUTs and read-register flip-flops per column only."""
+    r = _zero()
+    if depth <= 1 and rom:
+        return r   # a constant
+    kind, cell, cells, blocks = memory_mapping(depth, width, rom, read_ports, transparent)
+    cols = width if columns is None else columns
+    if kind == "logic":
+        if rom:
+            # Each distinct column a LUT tree of its words, per read port, and the read
+            # data register (one flip-flop per distinct column).
+            r["lut"] += read_ports * cols * _rom_bit_luts(depth)
+            r["ff"] += read_ports * cols
+        else:
+            r["ff"] += depth * width + read_ports * width
+            r["lut"] += read_ports * width * _mux_luts(depth) + depth
         return r
-    c, h, w = in_shape
-    bits = graph.in_fixed(node).width
-    out_bits = node.fixed.width
-    out_lanes = graph.shape(node.name)[0]
-    # The FIFO in front (depth 4 in LUT-RAM and an output register; branch FIFOs are
-    # sized by the top).
-    _add(r, memory(4, c * bits))
-    _add(r, {"ff": c * bits + 8})
-    # Window generator: line buffer (kh - 1 rows of the padded map) and window registers.
-    kernel = (h, w) if isinstance(node, ir.Linear) else \
-        getattr(node, "kernel", None) if isinstance(node, (ir.Conv2d, ir.Pool2d)) else None
-    if kernel is not None:
-        kh, kw = kernel
-        t, l, b, rr = node.window_pads(in_shape) if isinstance(node, ir.Pool2d) \
-            else getattr(node, "pads", (0, 0, 0, 0))
-        if kh > 1:
-            _add(r, memory(w + l + rr, (kh - 1) * c * bits))
-        _add(r, {"ff": kh * kw * c * bits + 2 * c * bits, "lut": 30})
-    if isinstance(node, ir.WEIGHTED):
-        n_lanes, p = lanes_used(node, lanes), out_lanes_used(node, lanes)
-        chunks = math.ceil(fan_in(node) / n_lanes)
-        groups = math.ceil(node.weight.shape[0] / p)
-        wb = node.weight_fixed.width
-        _add(r, memory(groups * chunks, p * n_lanes * wb))
-        _add(r, {"dsp48e1": n_lanes * p,
-                 # operand select (a chunk-wide mux per lane), adder trees, accumulators
-                 "lut": n_lanes * bits * max(1, chunks // 2) + p * n_lanes * (bits + wb) + 48,
-                 "ff": n_lanes * bits + p * n_lanes * 2 * (bits + wb) + out_lanes * out_bits
-                 + 96 * p})
+    if kind == "lutram":
+        # Four LUT sites per RAM32M / RAM64M (or RAM64X1D pair, RAM128X1D); the read
+        # data register in flip-flops; a multiplexer per extra address block; a bypass
+        # multiplexer for a read transparent to the write.
+        r["lut"] += 4 * cells + read_ports * width * (blocks - 1) \
+            + (width + 2 if transparent else 0)
+        r["ff"] += read_ports * width
         return r
-    per_lane_dsp = {ir.AvgPool2d: 1, ir.Square: 1, ir.Scale: 1, ir.Tanh: 1, ir.Sigmoid: 1,
-                    ir.Sqrt: 2, ir.Reciprocal: 2, ir.Div: 3}
-    for kind, n in per_lane_dsp.items():
-        if type(node) is kind:
-            _add(r, {"dsp48e1": n * out_lanes})
-    if isinstance(node, ir.GlobalPool) and not node.reduces_max:
-        _add(r, {"dsp48e1": c})
-    if isinstance(node, (*ir.TABLED, ir.Sqrt, ir.Div)):
-        segments = 1024 if isinstance(node, ir.TABLED) else 768
-        _add(r, {**{k: v * out_lanes for k, v in memory(segments, 36).items()}})
-        _add(r, {"lut": 60 * out_lanes, "ff": 3 * out_bits * out_lanes})
-    if isinstance(node, ir.Scale):
-        _add(r, memory(h * w, 18))
-    _add(r, {"lut": out_lanes * out_bits, "ff": out_lanes * out_bits + 2})
+    r["ramb36" if cell != "ramb18" else "ramb18"] += cells * (2 if cell == "cascade" else 1)
+    r["lut"] += read_ports * width * (blocks - 1)
+    if transparent:   # the written word held one cycle, and a bypass multiplexer
+        r["lut"] += width + 4
+        r["ff"] += width + 1
     return r
+
+
+def _distinct_columns(bits: np.ndarray) -> int:
+    """Distinct non-constant data columns of a ROM given as a (words, width) 0/1 array:
+    Yosys merges equal columns and folds constant ones."""
+    if bits.shape[0] <= 1:
+        return 0
+    cols = np.unique(np.asarray(bits, np.uint8).T, axis=0)
+    return int(np.count_nonzero(cols.min(axis=1) != cols.max(axis=1)))
+
+
+def fifo(depth: int, width: int) -> dict:
+    """amaranth.lib.fifo.SyncFIFOBuffered: a (depth - 1)-word memory with a registered
+    read port, write/read pointers, a level counter and the output-valid flag."""
+    r = _zero()
+    if depth <= 1:
+        return _add(r, {"ff": width + 1, "lut": 2})
+    _add(r, memory(depth - 1, width))
+    ptr = _bits(depth - 1)
+    _add(r, {"ff": 2 * ptr + _bits(depth + 1) + 1,
+             "lut": 2 * ptr + _bits(depth + 1) + 2})
+    return r
+
+
+def _dsps(a_bits: int, b_bits: int) -> int:
+    """DSP48E1s for an a x b signed product (25 x 18 per DSP48E1; smaller ones in LUTs)."""
+    if a_bits + b_bits < 9 or min(a_bits, b_bits) < 2:
+        return 0
+    a, b = max(a_bits, b_bits), min(a_bits, b_bits)
+    if b <= 18 and a <= 25:
+        return 1
+    return math.ceil((a - 1) / 24) * math.ceil((b - 1) / 17)
+
+
+# -- units ----------------------------------------------------------------------------
+
+def _window(c: int, h: int, w: int, kernel, stride, bits: int, decoupled: bool,
+            used=None) -> dict:
+    """WindowGenerator over the padded map: raster counters, the line buffer (kh - 1
+    rows of every column, read transparent to the write), the pixel stage register,
+    the kh x kw window registers and, when decoupled, the held copy on the output.
+    ``used``: window values (flat index (i*kw + j)*C + ch) anything reads; registers
+    nothing reads are removed."""
+    kh, kw = kernel
+    sh, sw = stride
+    r = _zero()
+    if kh > 1:
+        _add(r, memory(w, (kh - 1) * c * bits, transparent=True))
+    # row, col, their phases, s1_col, s1_valid, s1_emit, o.valid
+    _add(r, {"ff": _bits(h) + 2 * _bits(w) + _bits(sh) + _bits(sw) + 3 + c * bits,
+             "lut": 2 * (_bits(h) + _bits(w)) + _bits(sh) + _bits(sw) + 8})
+    n = kh * kw * c
+    used = set(range(n)) if used is None else set(int(k) for k in used)
+    if decoupled:
+        # held[k] <= window[k + C] (next column) or the new column: window[j = 0] is read
+        # by nobody; window[j] is needed when held[j - 1] or window[j - 1] is.
+        held = len(used)
+        window = 0
+        for i in range(kh):
+            for ch in range(c):
+                js = [j for j in range(kw) if (i * kw + j) * c + ch in used]
+                if js:
+                    window += kw - 1 - min(js)
+        return _add(r, {"ff": (held + window) * bits})
+    window = 0
+    for i in range(kh):
+        for ch in range(c):
+            js = [j for j in range(kw) if (i * kw + j) * c + ch in used]
+            if js:
+                window += kw - min(js)
+    return _add(r, {"ff": window * bits})
+
+
+def _pad(c: int, h: int, w: int, pads) -> dict:
+    """ZeroPad: row and column counters and the inside test; the border value goes into
+    the next stage register's set/reset, at no LUT cost."""
+    t, l, b, rr = pads
+    hp, wp = h + t + b, w + l + rr
+    return {"ff": _bits(hp) + _bits(wp), "lut": 2 * (_bits(hp) + _bits(wp)) + 4}
+
+
+def _mac(mac) -> dict:
+    """MacEngine: weight and bias ROMs, the operand multiplexers, lanes x out_lanes
+    DSP48E1s (operand, product and sum registers and the lane adder tree inside them),
+    accumulators, requantizers and the output register."""
+    r = _zero()
+    L, P, G, nch = mac.lanes, mac.out_lanes, mac.groups, mac.chunks
+    wb, xb, ab = mac.weight_bits, mac.in_bits, mac.acc.width
+    depth = G * nch
+    # Products: a constant weight of 0 or a power of two is wiring, not a DSP48E1.
+    weights = mac._padded(mac.tap_weights, 0).reshape(G, P, nch, L)
+    if depth == 1:
+        w = weights.reshape(-1)
+        r["dsp48e1"] += int(sum(1 for v in w if v != 0 and not (v > 0 and v & (v - 1) == 0))
+                            * _dsps(xb, wb))
+    else:
+        r["dsp48e1"] += L * P * _dsps(xb, wb)
+        kind = memory_mapping(depth, P * L * wb, True)[0]
+        cols = None
+        if kind == "logic":   # word (g, c) holds lanes (p, l) side by side, wb bits each
+            bits = (weights[..., None] >> np.arange(wb)) & 1          # (G, P, nch, L, wb)
+            cols = _distinct_columns(bits.transpose(0, 2, 1, 3, 4).reshape(depth, -1))
+        # Its read register stays in flip-flops (Yosys leaves the DSP48E1 B register off).
+        _add(r, memory(depth, P * L * wb, rom=True, columns=cols))
+    # Operand multiplexers: each lane picks its window value per chunk (per group and
+    # chunk when outputs read different taps); the operand register is the A register.
+    select = mac._padded(mac.taps, -1)      # (outputs incl. padding, chunks, lanes)
+    sets = 1 if mac.shared_taps else P
+    for p in range(sets):
+        for lane in range(L):
+            rows = [(0, c) for c in range(nch)] if mac.shared_taps else \
+                [(g, c) for g in range(G) for c in range(nch)]
+            sources = {int(select[g * P + p, c, lane]) for g, c in rows}
+            r["lut"] += xb * _mux_luts(len(sources))
+    # Bias: a constant for one group, else a ROM whose output is registered twice.
+    if G > 1:
+        bias = np.asarray(mac.bias, np.int64).reshape(G, P)
+        bits = (bias[..., None] >> np.arange(ab)) & 1                 # (G, P, ab)
+        kind = memory_mapping(G, P * ab, True)[0]
+        cols = _distinct_columns(bits.reshape(G, -1)) if kind == "logic" else P * ab
+        _add(r, memory(G, P * ab, rom=True, columns=cols if kind == "logic" else None))
+        r["ff"] += cols   # b3, the second register
+    # Accumulators (bias or running sum, plus the new sum: one LUT per bit) and one
+    # requantizer per output lane.
+    r["ff"] += P * ab
+    r["lut"] += P * (ab + _requant_luts(ab, mac.acc.frac - mac.out.frac, mac.out.width))
+    # The output pixel register (every output), loaded group by group.
+    r["ff"] += mac.outputs * mac.out.width
+    # Counters: address, group, chunk; the group, valid, first and last pipelines.
+    r["ff"] += _bits(depth) + 5 * _bits(G) + _bits(nch) + 11
+    r["lut"] += 2 * (_bits(depth) + _bits(G) + _bits(nch)) + 8
+    return r
+
+
+def _conv(unit) -> dict:
+    """Conv2dUnit / LinearUnit: zero padding, window generator, MAC engine."""
+    r = _zero()
+    c, h, w = unit.in_shape
+    mac = unit.mac
+    if any(unit.pads):
+        _add(r, _pad(c, h, w, unit.pads))
+    used = set()
+    for t in mac.taps[:mac.outputs]:
+        used.update(int(k) for k in t)
+    _add(r, _window(*unit.padded, unit.kernel, unit.stride, mac.in_bits,
+                    mac.cycles_per_window > 1, used))
+    return _add(r, _mac(mac))
+
+
+def _registered(lanes: int, out_bits: int, lut_per_lane: int) -> dict:
+    """RegisteredMap: one registered stage, ``lut_per_lane`` LUTs of logic per lane."""
+    return {"ff": lanes * out_bits + 1, "lut": lanes * lut_per_lane + 2}
+
+
+def _pool(node: ir.Pool2d, in_shape, t, out) -> dict:
+    """Pool2dUnit: padding, window generator, per-channel reduction in one stage."""
+    r = _zero()
+    c, h, w = in_shape
+    pads = node.window_pads(in_shape)
+    if any(pads):
+        _add(r, _pad(c, h, w, pads))
+    hp, wp = h + pads[0] + pads[2], w + pads[1] + pads[3]
+    _add(r, _window(c, hp, wp, node.kernel, node.stride, t.width, False))
+    n = node.kernel[0] * node.kernel[1]
+    if isinstance(node, ir.MaxPool2d):
+        # n - 1 compare-and-select stages per channel.
+        per = (n - 1) * (2 * t.width - 2)
+    else:
+        total = t.width + _bits(n + 1)
+        per = (n - 1) * total   # adder tree
+        if isinstance(node, ir.AvgPool2d):
+            rec, s = ir.mean_multiplier(node.count, t)
+            if not node.uniform(in_shape):
+                # VariableMean: a reciprocal per position (a DSP48E1 multiply) and the
+                # position counters with their case table.
+                r["dsp48e1"] += c * _dsps(total, rec.bit_length() + 1)
+                ch_, cw_ = node.counts(in_shape)
+                _add(r, {"ff": _bits(len(ch_)) + _bits(len(cw_)),
+                         "lut": 2 * (_bits(len(ch_)) + _bits(len(cw_)))
+                         + (rec.bit_length() + 1) * _mux_luts(len(ch_) * len(cw_))})
+            elif rec & (rec - 1):
+                r["dsp48e1"] += c * _dsps(total, rec.bit_length() + 1)
+            per += _requant_luts(total + rec.bit_length(), t.frac + s - t.frac, t.width)
+    return _add(r, _registered(c, out.width, per))
+
+
+def _table(unit, in_bits: int, x_bits: int = 0) -> dict:
+    """TableUnit and its normalized variants, per lane: the base/slope ROM read (one
+    memory with a read port per lane: Yosys gives a block RAM two, so more than two
+    lanes leave it to logic), the clamp of the table index, the slope x remainder product
+    (a DSP48E1, the remainder in its A register) and the rounding add; for
+    NormalizedTableUnit / DivCore also the normalizing front end and the gain (and
+    dividend) products, the rounding variable shift and the saturation of the back end.
+    ``in_bits``: the width of the value that is looked up; ``x_bits``: of the dividend.
+    A DivCore whose divisor is one channel looks the same value up for every lane:
+    Yosys merges those read ports and front ends, one for all lanes."""
+    from ..rtl.normalized import NormalizedTableUnit
+    r = _zero()
+    t, n = unit.table, unit.lanes
+    looked_up = 1 if getattr(unit, "b_lanes", n) == 1 else n   # distinct lookups
+    wb, ws = t.out_fixed.width + 1, t.slope_bits
+    depth, width = len(t.base), wb + ws
+    _add(r, memory(depth, width, rom=True, read_ports=looked_up))
+    front = {"ff": 0, "lut": 0, "dsp48e1": 0}      # per distinct lookup
+    back = {"ff": unit.out.width, "lut": 0, "dsp48e1": 0}   # per lane
+    tin = t.in_fixed.width
+    full = t.lo <= t.in_fixed.min_int and t.hi >= t.in_fixed.max_int
+    front["lut"] += 0 if full else 2 * tin      # index clamp: two compares, offset, select
+    if t.shift:
+        front["dsp48e1"] += _dsps(ws, t.shift + 1)  # slope x remainder
+        front["lut"] += wb + 1                      # base + rounded product
+    if isinstance(unit, NormalizedTableUnit):
+        s = unit.sqrt
+        width_v = in_bits + s.pre_shift
+        # Front: negative clamp and priority encoder (about two LUTs per input bit), the
+        # normalizing shifter onto MANTISSA + 1 bits (three LUT levels of 4:1).
+        front["lut"] += 2 * width_v + (s.MANTISSA + 1) * 3
+        front["ff"] += 8 + 1                        # the exponent share k and the zero flag
+        # Back: the gain product (wiring for a power-of-two gain), 2**phi or ln 2
+        # products, the dividend product, then the rounding right shift (6 stages, three
+        # LUT levels) or left shift, the select and the saturation.
+        gain = s.gain_code
+        pw = wb + 1 + s.GAIN_BITS + 2
+        if s.function == "power":
+            back["dsp48e1"] += _dsps(wb + 1, s.PHI_BITS + 2)
+            back["ff"] += s.PHI_BITS + 2
+        if s.function == "log":
+            back["dsp48e1"] += _dsps(8, wb + 2 + s.LOG_EXTRA + 2)
+            back["lut"] += 2 * (wb + s.LOG_EXTRA) + unit.out.width
+        else:
+            pow2 = gain & (gain - 1) == 0
+            back["dsp48e1"] += 0 if pow2 else _dsps(wb + 1, s.GAIN_BITS + 2)
+            if x_bits:                              # DivCore: times the dividend
+                back["ff"] += x_bits
+                # a power-of-two gain only shifts y: the product is y x dividend
+                back["dsp48e1"] += _dsps(wb + 1 if pow2 else pw, x_bits)
+            pw = min(64, pw + x_bits)
+            back["lut"] += 4 * pw + _requant_luts(pw, 0, unit.out.width)
+    else:
+        back["lut"] += _requant_luts(wb + 1, 0, unit.out.width) // 2
+    _add(r, {k: v * looked_up for k, v in front.items()}, {k: v * n for k, v in back.items()})
+    return _add(r, {"ff": 2, "lut": 3})                # valid and clock-enable
+
+
+def _elementwise_luts(node: ir.Node, in_bits: int, out_bits: int) -> int:
+    """LUTs per lane of one registered element-wise stage: a LUT per output bit for the
+    select (or negate), and a carry-chain compare against a constant, a LUT per 4 bits."""
+    cmp = math.ceil(in_bits / 4)
+    if isinstance(node, ir.ReLU):
+        return in_bits - 1                       # x & ~sign
+    if isinstance(node, ir.Threshold):
+        return in_bits + cmp                     # compare, select
+    if isinstance(node, ir.HardTanh):
+        return in_bits + 2 * cmp                 # two compares, one select chain
+    if isinstance(node, ir.Abs):
+        return in_bits                           # negate and select
+    if isinstance(node, ir.Shrink):
+        return in_bits + 2 * cmp                 # two compares, add or subtract, select
+    return in_bits
+
+
+def _unit_resources(node: ir.Node, graph: ir.Graph, in_shape, unit) -> dict:
+    """The unit's own resources (its input FIFOs excluded)."""
+    from ..rtl.act import TableUnit
+    from ..rtl.conv import Conv2dUnit
+    from ..rtl.normalized import Divide
+    from ..rtl.pool import ChannelReduceUnit, GlobalPoolUnit, Pool2dUnit
+    from ..rtl.scale import ScaleUnit
+    r = _zero()
+    c = in_shape[0]
+    in_t = graph.in_fixed(node)
+    out_bits = node.fixed.width
+    lanes_out = graph.shape(node.name)[0]
+    if isinstance(unit, Conv2dUnit):
+        return _conv(unit)
+    if isinstance(unit, Pool2dUnit):
+        return _pool(node, in_shape, in_t, node.fixed)
+    if isinstance(unit, Divide):
+        # Zip is wiring; the core is a normalized table unit fed with both operands.
+        return _table(unit.core, graph[node.inputs[1]].fixed.width, in_t.width)
+    if isinstance(unit, TableUnit):
+        return _table(unit, in_t.width)
+    if isinstance(unit, ScaleUnit):
+        # Position ROM (H*W codes) read at row * W + col, the operand stage, one
+        # product per lane and its requantizer.
+        _, h, w = unit.in_shape
+        _add(r, memory(h * w, unit.ts.width, rom=True))
+        r["dsp48e1"] += c * _dsps(in_t.width, unit.ts.width)
+        # The operand goes into the DSP48E1's A register and the rounding constant into
+        # its post-adder: the fabric keeps the saturation, the output register, the
+        # position counters and the address adder (row * W + col, W a constant).
+        kept = in_t.width + unit.ts.width - (in_t.frac + unit.ts.frac - node.fixed.frac)
+        r["ff"] += c * out_bits + 2 + _bits(h) + _bits(w)
+        r["lut"] += c * (max(0, kept - out_bits) // 2 + out_bits // 2) \
+            + 2 * (_bits(h) + _bits(w)) + _bits(h * w) + 2
+        return r
+    if isinstance(unit, GlobalPoolUnit):
+        _, h, w = in_shape
+        acc = in_t.width + _bits(h * w)
+        per = 2 * acc if node.reduces_max else acc + _requant_luts(acc + 18, 0, out_bits)
+        if not node.reduces_max:
+            rec, _s = ir.mean_multiplier(h * w, in_t)
+            r["dsp48e1"] += c * (_dsps(acc, rec.bit_length() + 1) if rec & (rec - 1) else 0)
+        return _add(r, {"ff": c * (acc + out_bits) + _bits(h) + _bits(w) + 1,
+                        "lut": c * per + 2 * (_bits(h) + _bits(w)) + 4})
+    if isinstance(unit, ChannelReduceUnit):
+        mode = node.mode
+        per = (c - 1) * (2 * in_t.width - 2 if mode == "max" else out_bits if mode == "sum"
+                         else 2 * in_t.width + _bits(c))
+        return _registered(1, out_bits, per)
+    name = type(unit).__name__
+    if name == "AddUnit":
+        # Align both operands, add or subtract (or compare and select), requantize.
+        ta = in_t
+        tb = graph[node.inputs[1]].fixed
+        top = max(ta.frac, tb.frac)
+        total = max(ta.width + top - ta.frac, tb.width + top - tb.frac) + 1
+        per = total + _requant_luts(total, top - node.fixed.frac, out_bits)
+        return _registered(c, out_bits, per)
+    if name == "RepeatUnit":
+        count = graph.shape(node.name)[1] * graph.shape(node.name)[2]
+        return {"ff": c * in_t.width + _bits(count + 1), "lut": 2 * _bits(count + 1) + 2}
+    if isinstance(node, ir.Square):
+        # x * x on a DSP48E1 per lane; the output register is its P register.
+        r["dsp48e1"] += c * _dsps(in_t.width, in_t.width)
+        return _add(r, {"ff": 1, "lut": 2})
+    if isinstance(node, ir.Requantize):
+        shift = in_t.frac - node.fixed.frac
+        return _registered(c, out_bits, _requant_luts(in_t.width, shift, out_bits))
+    return _registered(lanes_out, out_bits, _elementwise_luts(node, in_t.width, out_bits))
+
+
+def _broadcast(n: int) -> dict:
+    """Broadcast: a taken flag per reader and the all-taken test."""
+    return {"ff": n, "lut": n + 1}
+
+
+def top_fifo_depths(graph: ir.Graph, fifo_depth: int = 4) -> dict[tuple[str, int], int]:
+    """The depth of the FIFO in front of each unit input, sized as DataflowTop sizes them
+    (branch FIFOs before joins, line-buffer fill before windowed units)."""
+    from ..rtl import top
+    shapes = top.stream_shapes(graph)
+    depths = dict(top.branch_fifo_depths(graph, shapes, fifo_depth))
+    window = getattr(top, "window_fifo_depths", None)
+    if window is not None:
+        for key, depth in window(graph, shapes).items():
+            depths[key] = max(depth, depths.get(key, fifo_depth))
+    return depths
+
+
+def resources(node: ir.Node, graph: ir.Graph, in_shape, lanes, *, unit=None,
+              fifo_depths: dict | None = None, fifo_depth: int = 4) -> dict:
+    """Estimated resources of this node's unit, the FIFOs in front of its inputs included
+    (and the Broadcast after it when several nodes read it).
+
+    ``unit``: the node's RTL unit (``DataflowTop.units[name]``), built from ``lanes`` if
+    not given; ``fifo_depths``: ``DataflowTop.fifo_depths`` (the FIFO in front of input k
+    of node n is ``fifo_depths.get((n, k), fifo_depth)``), computed as the top does if
+    not given."""
+    r = _zero()
+    if in_shape is None or isinstance(node, (ir.Input, ir.Output, ir.Flatten)):
+        readers = sum(n.inputs.count(node.name) for n in graph.nodes)
+        if readers > 1 and not isinstance(node, ir.Output):
+            _add(r, _broadcast(readers))
+        return r
+    from ..rtl.top import build_unit, stream_shapes
+    if unit is None:
+        unit = build_unit(graph, node, in_shape, lanes)
+        unit._MustUse__silence = True   # built to be measured, not elaborated
+    if fifo_depths is None:
+        fifo_depths = top_fifo_depths(graph, fifo_depth)
+    shapes = stream_shapes(graph)
+    for k, src in enumerate(node.inputs):
+        width = shapes[src][0] * graph[src].fixed.width
+        _add(r, fifo(fifo_depths.get((node.name, k), fifo_depth), width))
+    _add(r, _unit_resources(node, graph, in_shape, unit))
+    readers = sum(n.inputs.count(node.name) for n in graph.nodes)
+    if readers > 1:
+        _add(r, _broadcast(readers))
+    return {k: int(round(v)) for k, v in r.items()}
