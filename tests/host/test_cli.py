@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+from tests.test_cli import assert_one_line_error
 
 HWCONV = [sys.executable, "-m", "hwconv.cli"]
 
@@ -75,15 +76,6 @@ def test_run_many_frames_no_loss(lenet_folder, digits, tmp_path):
     from hwconv.design import Design
     assert np.array_equal(np.load(tmp_path / "y.npy"),
                           Design.load(lenet_folder).reference(np.load(x)))
-
-
-def assert_one_line_error(p, *fragments):
-    assert p.returncode == 2, p.stdout + p.stderr
-    assert "Traceback" not in p.stderr
-    lines = [line for line in p.stderr.splitlines() if line.startswith("hwconv: error:")]
-    assert len(lines) == 1, p.stderr
-    for f in fragments:
-        assert f in lines[0], lines[0]
 
 
 def test_run_errors(lenet_folder, digits, tmp_path):
