@@ -429,9 +429,8 @@ def _pool(node: ir.Pool2d, in_shape, t, out) -> dict:
 
 
 def _table(unit, in_bits: int, x_bits: int = 0) -> dict:
-    """TableUnit and its normalized variants, per lane: the base/slope ROM read (one
-    memory with a read port per lane: Yosys gives a block RAM two, so more than two
-    lanes leave it to logic), the clamp of the table index, the slope x remainder product
+    """TableUnit and its normalized variants, per lane: the base/slope ROM read (a copy
+    per pair of lanes, each a dual-port ROM), the clamp of the table index, the slope x remainder product
     (a DSP48E1, the remainder in its A register) and the rounding add; for
     NormalizedTableUnit / DivCore also the normalizing front end and the gain (and
     dividend) products, the rounding variable shift and the saturation of the back end.
@@ -444,7 +443,10 @@ def _table(unit, in_bits: int, x_bits: int = 0) -> dict:
     looked_up = 1 if getattr(unit, "b_lanes", n) == 1 else n   # distinct lookups
     wb, ws = t.out_fixed.width + 1, t.slope_bits
     depth, width = len(t.base), wb + ws
-    _add(r, memory(depth, width, rom=True, read_ports=looked_up))
+    # One ROM per pair of lanes (two read ports, a true dual-port block RAM), or one for
+    # all when every lane looks up the same value.
+    for k in range(0, looked_up, 2):
+        _add(r, memory(depth, width, rom=True, read_ports=min(2, looked_up - k)))
     front = {"ff": 0, "lut": 0, "dsp48e1": 0}      # per distinct lookup
     back = {"ff": unit.out.width, "lut": 0, "dsp48e1": 0}   # per lane
     tin = t.in_fixed.width

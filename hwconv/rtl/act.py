@@ -60,7 +60,12 @@ class TableUnit(wiring.Component):
 
     Two stages (table read, then interpolation) advance together and freeze while the
     output waits, like the MAC engine. Subclasses change what goes into the table
-    (``front``) and what is done with its value (``back``)."""
+    (``front``) and what is done with its value (``back``).
+
+    Each pair of lanes reads its own copy of the table: a block RAM has two ports, so a
+    copy per pair is a true dual-port ROM, where one ROM read by many lanes is left to
+    logic (or, at 16 lanes and more, not mapped at all by Yosys). When every lane looks
+    up the same value (``shared_lookup``) one copy serves all: the reads merge."""
 
     def __init__(self, lanes: int, table: Table, in_width: int | None = None,
                  out: FixedType | None = None, in_layout=None):
@@ -69,6 +74,11 @@ class TableUnit(wiring.Component):
         in_layout = in_layout or pixel_layout(lanes, in_width or table.in_fixed.width)
         super().__init__({"i": In(stream.Signature(in_layout)),
                           "o": Out(pixel_signature(lanes, self.out.width))})
+
+    @property
+    def shared_lookup(self) -> bool:
+        """Whether every lane looks up the same value."""
+        return False
 
     def operand(self, lane):
         """The value of the input beat that goes through the table for ``lane``."""
@@ -87,14 +97,17 @@ class TableUnit(wiring.Component):
         wb, ws = t.out_fixed.width + 1, t.slope_bits
         words = [(int(b) & ((1 << wb) - 1)) | ((int(s) & ((1 << ws) - 1)) << wb)
                  for b, s in zip(t.base, t.slope)]
-        m.submodules.rom = rom = Memory(shape=wb + ws, depth=len(words), init=words)
+        copies = 1 if self.shared_lookup or n == 1 else (n + 1) // 2
+        roms = [Memory(shape=wb + ws, depth=len(words), init=words) for _ in range(copies)]
+        for k, rom in enumerate(roms):
+            m.submodules[f"rom{k}" if copies > 1 else "rom"] = rom
         ce = ~self.o.valid | self.o.ready
         m.d.comb += self.i.ready.eq(ce)
         v1 = Signal()
         with m.If(ce):
             m.d.sync += [v1.eq(self.i.valid), self.o.valid.eq(v1)]
         for lane in range(n):
-            port = rom.read_port()
+            port = roms[lane // 2 if copies > 1 else 0].read_port()
             x, carry = self.front(m, self.operand(lane), lane)
             d = Signal(range(t.hi - t.lo + 1), name=f"d{lane}")
             m.d.comb += d.eq(Mux(x < t.lo, 0, Mux(x > t.hi, t.hi - t.lo, x - t.lo)))

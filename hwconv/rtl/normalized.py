@@ -104,6 +104,10 @@ class DivCore(NormalizedTableUnit):
         TableUnit.__init__(self, lanes, table.table, out=table.out_fixed, in_layout=layout)
         self.sqrt = table
 
+    @property
+    def shared_lookup(self) -> bool:
+        return self.b_lanes == 1
+
     def operand(self, lane):
         return self.i.payload.b[lane if self.b_lanes > 1 else 0]
 
