@@ -19,6 +19,7 @@ from .join import AddUnit, RepeatUnit
 from .pool import ChannelReduceUnit, GlobalPoolUnit, Pool2dUnit
 from .normalized import Divide, NormalizedTableUnit
 from .scale import ScaleUnit
+from .serial import LaneSerial, serial_lanes
 from .stream import pixel_signature
 
 __all__ = ["DataflowTop", "stream_shapes", "build_unit", "DEFAULT_LANES"]
@@ -68,7 +69,12 @@ def build_unit(graph: ir.Graph, node: ir.Node, in_shape, lanes=DEFAULT_LANES):
         return NormalizedTableUnit(in_shape[0], in_fixed.width,
                                    ir.normalized_table(node, in_fixed))
     if isinstance(node, ir.TABLED):
-        return TableUnit(in_shape[0], ir.table(node, in_fixed))
+        table, c = ir.table(node, in_fixed), in_shape[0]
+        hw = serial_lanes(lanes, c)   # ("serial", n): n channels at a time
+        if hw < c:
+            return LaneSerial(c, hw, table.in_fixed.width, table.out_fixed.width,
+                              TableUnit(hw, table))
+        return TableUnit(c, table)
     if isinstance(node, ir.Elementwise):
         return ElementwiseUnit(in_shape[0], in_fixed.width,
                                elementwise_function(node, in_fixed))

@@ -10,6 +10,9 @@ UNIT_CASES = [
     ("hardshrink", "shrink", (2, 4, 5), dict(lambd=0.25), 1),
     ("tanh", "tanh", (3, 4, 5), {}, 1),
     ("sigmoid", "sigmoid", (2, 4, 5), {}, 1),
+    # channels in turn through a narrower table unit (rtl/serial.py)
+    ("tanh_serial2", "tanh", (5, 3, 4), {}, ("serial", 2)),
+    ("sigmoid_serial1", "sigmoid", (3, 3, 4), {}, ("serial", 1)),
     ("maxpool2", "maxpool", (2, 6, 6), dict(kernel=(2, 2), stride=(2, 2)), 1),
     ("maxpool3s1", "maxpool", (2, 5, 7), dict(kernel=(3, 3), stride=(1, 1)), 1),
     ("maxpool3s2pad", "maxpool", (2, 7, 6), dict(kernel=(3, 3), stride=(2, 2),
