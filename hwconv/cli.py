@@ -67,7 +67,7 @@ def cmd_compile(args) -> int:
                              f"least 1")
     design = compile(args.model, calibration, input_shape=args.input_shape, bits=args.bits,
                      lanes=lanes, dsp_budget=args.dsp_budget,
-                     drop_log_softmax=args.drop_log_softmax)
+                     drop_log_softmax=args.drop_log_softmax, config=args.config)
     dsps = sum(r.get("lanes", 0) * r.get("out_lanes", 0) for r in design.report["layers"])
     if args.dsp_budget is not None and dsps > args.dsp_budget:
         raise UsageError(f"the design needs {dsps} DSP48E1 (one per multiplier lane) but "
@@ -90,6 +90,30 @@ def cmd_compile(args) -> int:
         s = design.synthesis
         print(f"synthesis: {s['dsp48e1']} DSP48E1, {s['ramb18']} RAMB18E1, {s['ramb36']} "
               f"RAMB36E1, {s['lut']} LUT, {s['ff']} FF")
+    if design.precision:
+        p = design.precision
+        print(f"precision on the {p['frames']} calibration frames: {p['saturated']} values "
+              f"saturated, top-1 agreement with float {p['top1_agreement']:.1%} (per layer: "
+              f"report.html, or `hwconv precision {out} --input FRAMES.npy`)")
+    return 0
+
+
+def cmd_precision(args) -> int:
+    import json
+    from .precision import format_precision, precision_report
+    design = _design(args.design)
+    labels = None
+    if args.labels:
+        labels = np.load(args.labels, allow_pickle=False)
+    frames = _load_frames(args.input)
+    if labels is not None and len(labels) != (1 if frames.ndim == 3 else len(frames)):
+        raise UsageError(f"--labels {args.labels} holds {len(labels)} labels for "
+                         f"{len(frames)} frames; give one label per frame")
+    rep = precision_report(design.graph, frames, labels)
+    print(format_precision(rep))
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(rep, indent=1))
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -324,7 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--input-shape", type=_shape, help="C,H,W of one input frame")
     c.add_argument("--part", default=PARTS[0], help=f"FPGA part (default {PARTS[0]})")
     c.add_argument("--board", help="board, which sets the part (ml605)")
-    c.add_argument("--bits", type=int, default=16, help="fixed-point width (default 16)")
+    c.add_argument("--bits", type=int, default=None,
+                   help="fixed-point width of every layer: 8, 12, 16 (default: the config's, "
+                        "else 16)")
+    c.add_argument("--config", help="TOML file of per-layer settings: [layers.NAME] bits, "
+                   "frac, weight_bits, weight_frac, lanes, out_lanes (docs/precision.md)")
     c.add_argument("--calibration", help=".npy float frames to choose the formats on")
     c.add_argument("--lanes", type=int, default=None,
                    help="multipliers per output in every weighted layer (default: chosen "
@@ -339,6 +367,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--synth", action="store_true", help="run Yosys and report resources")
     c.add_argument("-o", "--output", required=True, help="design folder to write")
     c.set_defaults(func=cmd_compile)
+
+    q = sub.add_parser("precision", help="per-layer error of the fixed-point design against "
+                       "float on given frames, saturations and top-1 agreement")
+    q.add_argument("design", help="a design folder written by `hwconv compile`")
+    q.add_argument("--input", required=True, help=".npy float frames (N, C, H, W)")
+    q.add_argument("--labels", help=".npy of the frames' true classes (adds top-1 accuracy)")
+    q.add_argument("--json", help="also write the report to this JSON file")
+    q.set_defaults(func=cmd_precision)
 
     r = sub.add_parser("reference", help="run the fixed-point numpy reference")
     r.add_argument("design")

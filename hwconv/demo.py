@@ -1,12 +1,14 @@
 """``hwconv demo``: the whole flow on the bundled LeNet and real MNIST test digits."""
 from __future__ import annotations
 
+import json
 import pathlib
 import time
 from importlib import resources
 
 import numpy as np
 
+from .precision import precision_report
 from .report import CLOCK_HZ
 
 __all__ = ["run_demo", "bundled_model", "bundled_digits"]
@@ -50,8 +52,8 @@ def run_demo(folder="demo-out", frames: int = 10, synth: bool = True) -> int:
     hw_top1 = result.outputs.argmax(axis=1)
     float_top1 = design.reference_float(x).argmax(axis=1)
     all_x, all_y = digits["test_x"], digits["test_y"]
-    ref_acc = (design.reference(all_x).argmax(axis=1) == all_y).mean()
-    float_acc = (design.reference_float(all_x).argmax(axis=1) == all_y).mean()
+    prec = precision_report(design.graph, all_x, all_y)
+    pathlib.Path(folder, "precision.json").write_text(json.dumps(prec, indent=1))
     fps = CLOCK_HZ / result.cycles_per_frame
     sim = {"frames": frames, "simulator": "verilator", "bit_exact": result.bit_exact,
            "cycles_per_frame": result.cycles_per_frame, "latency_cycles": result.latency,
@@ -74,7 +76,9 @@ def run_demo(folder="demo-out", frames: int = 10, synth: bool = True) -> int:
           f"float {sim['float_top1_correct']}/{frames}; hardware agrees with float on "
           f"{sim['hw_float_top1_agree']}/{frames}")
     print(f"   top-1 on all {len(all_y)} held-out digits (bit-exact reference): hardware "
-          f"{ref_acc:.1%}, float {float_acc:.1%}")
+          f"{prec['hw_top1_accuracy']:.1%}, float {prec['float_top1_accuracy']:.1%}; "
+          f"hardware agrees with float on {prec['top1_agreement']:.1%}, "
+          f"{prec['saturated']} values saturated (per layer: {folder}/precision.json)")
     print(f"   cycles per frame: {result.cycles_per_frame:,.0f} (latency "
           f"{result.latency:,}); at 200 MHz: {fps:,.0f} frames/s")
     if design.synthesis:

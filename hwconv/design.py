@@ -100,9 +100,9 @@ def _frames(x):
     return np.asarray(x)
 
 
-def compile(model, calibration=None, *, input_shape=None, bits: int = 16,
+def compile(model, calibration=None, *, input_shape=None, bits: int | None = None,
             lanes=None, example_input=None, drop_log_softmax: bool = False,
-            dsp_budget: int | None = None) -> "Design":
+            dsp_budget: int | None = None, config=None) -> "Design":
     """Compile a trained network (ONNX file or ModelProto, Torch7 file, PyTorch module or
     saved module, or float Graph) into a Design.
 
@@ -114,13 +114,21 @@ def compile(model, calibration=None, *, input_shape=None, bits: int = 16,
     the XC6VLX240T's 768).
     A PyTorch module is traced on ``example_input``, or else on the first calibration
     frame, so ``hwconv.compile(module, frames)`` works. ``drop_log_softmax``: see load_model.
+    ``bits``: every layer's width (default the config's, else 16). ``config``: per-layer
+    formats and pinned parallelism, a TOML path or a dict (see hwconv.config).
+    With calibration frames, the design carries a precision report on them.
     """
+    from .config import load_config
     from .compiler.passes.fold_batchnorm import fold_batchnorm
     from .compiler.passes.lower import lower
     from .compiler.passes.parallelism import DEFAULT_BUDGET, choose_parallelism
     from .compiler.passes.quantize import quantize_graph
 
-    if calibration is not None:
+    config = load_config(config)
+    if bits is None:
+        bits = config.bits or 16
+    calibrated = calibration is not None
+    if calibrated:
         calibration = _frames(calibration)
         if example_input is None and _is_torch_module(model):
             example_input = calibration[:1] if calibration.ndim == 4 else calibration
@@ -131,11 +139,33 @@ def compile(model, calibration=None, *, input_shape=None, bits: int = 16,
               "of N(0, 1) noise. Pass real frames (--calibration X.npy) for real accuracy.",
               file=sys.stderr)
         calibration = np.random.default_rng(0).normal(0, 1, (16, *graph.input.shape))
-    quantized = quantize_graph(lower(fold_batchnorm(graph)), calibration, bits=bits)
+    quantized = quantize_graph(lower(fold_batchnorm(graph)), calibration, bits=bits,
+                               config=config)
     if lanes is None:
         lanes = choose_parallelism(quantized, DEFAULT_BUDGET if dsp_budget is None
                                    else dsp_budget)
-    return Design(quantized, lanes)
+    pins = config.lanes()
+    if pins:
+        lanes = _pin_lanes(quantized, lanes, pins)
+    precision = None
+    if calibrated:
+        from .precision import precision_report
+        precision = precision_report(quantized, calibration)
+    return Design(quantized, lanes, precision=precision)
+
+
+def _pin_lanes(graph: ir.Graph, lanes, pins: dict) -> dict:
+    """The plan with the config's pinned layers set; a pin may give lanes, out_lanes or both."""
+    from .compiler.estimate import parallelism
+    from .rtl.top import DEFAULT_LANES
+    plan = {}
+    for node in graph.nodes:
+        if isinstance(node, ir.WEIGHTED):
+            old = parallelism(lanes.get(node.name, DEFAULT_LANES) if isinstance(lanes, dict)
+                              else lanes)
+            a, b = pins.get(node.name, (None, None))
+            plan[node.name] = (a or old[0], b or old[1])
+    return plan
 
 
 @dataclass
@@ -144,6 +174,7 @@ class Design:
     lanes: object   # int, (lanes, out_lanes), or a dict of either by node name
     synthesis: dict | None = None
     simulation: dict | None = None
+    precision: dict | None = None     # hwconv.precision report on the calibration frames
     _verilog: str | None = field(default=None, repr=False)
 
     # -- what the design is -----------------------------------------------------------
@@ -226,4 +257,5 @@ class Design:
             raise CompileError(f"{folder} is not a complete design folder ({e}); "
                                f"run `hwconv compile` again") from None
         return cls(graph, meta["lanes"], synthesis=report.get("synthesis"),
-                   simulation=report.get("simulation"), _verilog=verilog)
+                   simulation=report.get("simulation"), precision=report.get("precision"),
+                   _verilog=verilog)

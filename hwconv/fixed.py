@@ -6,11 +6,31 @@ hardware and its specification cannot round differently.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FixedType", "quantize", "dequantize", "requantize", "saturate", "shift_round"]
+__all__ = ["FixedType", "quantize", "dequantize", "requantize", "saturate", "shift_round",
+           "counting_saturations"]
+
+# The list saturate() adds its clipped-value counts to, when someone is counting.
+_SATURATIONS: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "hwconv_saturations", default=None)
+
+
+@contextlib.contextmanager
+def counting_saturations(counting: bool = True):
+    """Count the values saturate() brings into range: ``with counting_saturations() as n:``
+    then ``n[0]`` is the count. ``counting_saturations(False)`` pauses an outer count (the
+    precision report counts a layer's weights apart from its outputs)."""
+    counter = [0] if counting else None
+    token = _SATURATIONS.set(counter)
+    try:
+        yield counter
+    finally:
+        _SATURATIONS.reset(token)
 
 ROUNDINGS = ("half_up", "floor")
 OVERFLOWS = ("saturate", "wrap")
@@ -74,6 +94,9 @@ class FixedType:
 def saturate(x, t: FixedType) -> np.ndarray:
     """Bring integers into ``t``'s range: clip (saturate) or keep the low bits (wrap)."""
     x = np.asarray(x, dtype=np.int64)
+    counter = _SATURATIONS.get()
+    if counter is not None:
+        counter[0] += int(np.count_nonzero((x < t.min_int) | (x > t.max_int)))
     if t.overflow == "saturate":
         return np.clip(x, t.min_int, t.max_int)
     low = x & ((1 << t.width) - 1)

@@ -16,12 +16,12 @@ from typing import ClassVar
 import numpy as np
 
 from .errors import CompileError
-from .fixed import FixedType, quantize
+from .fixed import FixedType, counting_saturations, quantize
 
 __all__ = ["Node", "Input", "Conv2d", "Elementwise", "ReLU", "Threshold", "HardTanh", "Abs",
            "Shrink", "Tanh", "Sigmoid", "Square", "Sqrt", "Reciprocal", "Pool2d", "MaxPool2d", "AvgPool2d",
            "SumPool2d", "LpPool2d", "GlobalPool",
-           "Flatten", "Linear", "Binary", "Add", "Sub", "Div", "Requantize", "Scale", "LocalNorm",
+           "Flatten", "Relayout", "Linear", "Binary", "Add", "Sub", "Div", "Requantize", "Scale", "LocalNorm",
            "Exp", "ChannelReduce", "Softmax", "BatchNorm", "LRN", "Log", "LogSoftmax", "Power", "Max", "Repeat", "Output",
            "Graph",
            "NODE_KINDS"]
@@ -292,12 +292,25 @@ class Exp(Elementwise):
 class Pool2d(Node):
     """A window reduction per channel; pads (top, left, bottom, right); ``ceil_mode``
     adds the last partial windows (as ONNX and PyTorch: a window must start inside the
-    input or its left/top padding)."""
+    input or its left/top padding). ``dilation`` (dh, dw) spreads the kernel's taps:
+    the window covers ``extent`` pixels and reduces every dh-th row, dw-th column."""
 
     kernel: tuple[int, int] = (2, 2)
     stride: tuple[int, int] = (2, 2)
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
     ceil_mode: bool = False
+    dilation: tuple[int, int] = (1, 1)
+
+    @property
+    def extent(self) -> tuple[int, int]:
+        """The extent of the (dilated) window on the padded map."""
+        (kh, kw), (dh, dw) = self.kernel, self.dilation
+        return ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
+
+    def tap_indices(self) -> list[int]:
+        """The taps' positions in a window of ``extent`` pixels, row-major."""
+        (kh, kw), (dh, dw), (_, ew) = self.kernel, self.dilation, self.extent
+        return [i * dh * ew + j * dw for i in range(kh) for j in range(kw)]
 
     def _extent(self, size: int, k: int, s: int, before: int, after: int) -> int:
         span = size + before + after - k
@@ -308,11 +321,12 @@ class Pool2d(Node):
 
     def out_shape(self, in_shapes):
         c, h, w = _map(self, in_shapes[0])
-        (kh, kw), (sh, sw) = self.kernel, self.stride
+        (sh, sw) = self.stride
         t, l, b, r = self.pads
-        if min(sh, sw, kh, kw) < 1:
-            raise self.error(f"kernel {self.kernel} and stride {self.stride} must be at "
-                             f"least 1", "strides")
+        if min(sh, sw, *self.kernel, *self.dilation) < 1:
+            raise self.error(f"kernel {self.kernel}, stride {self.stride} and dilation "
+                             f"{self.dilation} must be at least 1", "strides")
+        kh, kw = self.extent
         if max(t, b) >= kh or max(l, r) >= kw:
             raise self.error(f"pads {self.pads} must be smaller than the kernel {kh}x{kw}",
                              "pads")
@@ -326,7 +340,7 @@ class Pool2d(Node):
         partial windows reach beyond them."""
         _, h, w = in_shape
         _, ho, wo = self.out_shape([tuple(in_shape)])
-        (kh, kw), (sh, sw) = self.kernel, self.stride
+        (kh, kw), (sh, sw) = self.extent, self.stride
         t, l, b, r = self.pads
         return (t, l, max(b, (ho - 1) * sh + kh - h - t), max(r, (wo - 1) * sw + kw - w - l))
 
@@ -357,13 +371,13 @@ class AvgPool2d(Pool2d):
         _, ho, wo = self.out_shape([tuple(in_shape)])
         t, l, b, r = self.pads
 
-        def along(n_out, k, s, before, after, size):
+        def along(n_out, k, s, d, before, after, size):
             lo, hi = (-before, size + after) if self.count_include_pad else (0, size)
-            start = np.arange(n_out) * s - before
-            return np.minimum(start + k, hi) - np.maximum(start, lo)
+            taps = np.arange(n_out)[:, None] * s - before + np.arange(k)[None, :] * d
+            return ((taps >= lo) & (taps < hi)).sum(axis=1)
 
-        return (along(ho, self.kernel[0], self.stride[0], t, b, h),
-                along(wo, self.kernel[1], self.stride[1], l, r, w))
+        return (along(ho, self.kernel[0], self.stride[0], self.dilation[0], t, b, h),
+                along(wo, self.kernel[1], self.stride[1], self.dilation[1], l, r, w))
 
     def uniform(self, in_shape) -> bool:
         ch, cw = self.counts(in_shape)
@@ -425,6 +439,28 @@ class Flatten(Node):
 
     def out_shape(self, in_shapes):
         return (math.prod(in_shapes[0]),)
+
+
+@dataclass(frozen=True, eq=False)
+class Relayout(Node):
+    """Each frame's values in another order: output value i (C-major) is input value
+    ``index.flat[i]``, and the output has ``index``'s shape ((C, H, W) or (N,)). Reshapes
+    and transposes that move values, a vector made a map, edge, reflect and wrap padding
+    (where values repeat). The hardware holds a frame in block RAM."""
+
+    index: np.ndarray = None
+    op: ClassVar[str] = "Relayout"
+
+    def out_shape(self, in_shapes):
+        n = math.prod(in_shapes[0])
+        idx = self.index
+        if idx is None or idx.ndim not in (1, 3) or idx.size == 0 or \
+                not np.issubdtype(idx.dtype, np.integer):
+            raise self.error("index must be a non-empty integer (C, H, W) or (N,) array",
+                             "index")
+        if idx.min() < 0 or idx.max() >= n:
+            raise self.error(f"index reads outside the {n} values of its input", "index")
+        return tuple(int(d) for d in idx.shape)
 
 
 @dataclass(frozen=True, eq=False)
@@ -674,7 +710,7 @@ class Output(Node):
 NODE_KINDS: dict[str, type[Node]] = {
     k.__name__: k for k in (Input, Conv2d, ReLU, Threshold, HardTanh, Abs, Shrink, Tanh,
                             Sigmoid, Square, Sqrt, Reciprocal, MaxPool2d, AvgPool2d, SumPool2d, LpPool2d,
-                            GlobalPool, Flatten, Linear, Add, Sub, Div, Requantize, Scale,
+                            GlobalPool, Flatten, Relayout, Linear, Add, Sub, Div, Requantize, Scale,
                             LocalNorm, Exp, ChannelReduce, Softmax, BatchNorm, LRN, Log,
                             LogSoftmax, Power, Max, Repeat, Output)}
 
@@ -686,7 +722,7 @@ EXACT = (Square, SumPool2d, ChannelReduce)
 CALIBRATED = (Input, Conv2d, Linear, Add, Sub, Max, Div, Sqrt, Requantize, Scale)
 # Kinds whose output type is their input's: they never requantize.
 SAME_TYPE = (ReLU, Threshold, HardTanh, Abs, Shrink, MaxPool2d, AvgPool2d, GlobalPool, Flatten,
-             Repeat, Output)
+             Relayout, Repeat, Output)
 
 
 def mean_multiplier(count: int, t: FixedType, most: int | None = None) -> tuple[int, int]:
@@ -733,7 +769,8 @@ def threshold_codes(node, in_fixed: FixedType) -> dict[str, int]:
                            in_fixed.max_int))
 
     def code(v):
-        return int(quantize(v, in_fixed))
+        with counting_saturations(False):
+            return int(quantize(v, in_fixed))
 
     if isinstance(node, Threshold):
         return {"threshold": floor_code(node.threshold), "value": code(node.value)}
@@ -767,12 +804,14 @@ def acc_type(node: Node, in_fixed: FixedType) -> FixedType:
 
 
 def weight_ints(node: Node) -> np.ndarray:
-    return quantize(node.weight, node.weight_fixed)
+    with counting_saturations(False):   # parameters are not the layer's outputs
+        return quantize(node.weight, node.weight_fixed)
 
 
 def bias_ints(node: Node, in_fixed: FixedType) -> np.ndarray:
     """Bias at the accumulator's scale, so it adds to the exact sum of products."""
-    return quantize(node.bias, acc_type(node, in_fixed))
+    with counting_saturations(False):
+        return quantize(node.bias, acc_type(node, in_fixed))
 
 
 @dataclass(frozen=True, eq=False)
@@ -804,6 +843,9 @@ class Graph:
             if n.name == name:
                 return n
         raise KeyError(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._shapes
 
     def shape(self, name: str) -> Shape:
         return self._shapes[name]

@@ -49,6 +49,8 @@ def design_report(design) -> dict:
            "bottleneck": bottleneck["name"],
            "resources_estimate": total,
            "layers": layers}
+    if design.precision:
+        rep["precision"] = design.precision
     if design.simulation:
         rep["simulation"] = design.simulation
     if design.synthesis:
@@ -193,6 +195,25 @@ def _svg_fifos(units: list[dict], bar: int = 420, label: int = 190, h: int = 18)
             f'height="{y + 4}" font-size="12" font-family="sans-serif">{"".join(parts)}</svg>')
 
 
+def _precision_html(prec: dict) -> list[str]:
+    from .precision import sqnr_text
+    rows = [{"layer": r["name"], "kind": r["kind"], "format": r["type"],
+             "saturated": r["saturated"] if not r.get("weights_saturated")
+             else f"{r['saturated']} (+{r['weights_saturated']} weights)",
+             "max |error|": f"{r['max_abs_error']:.3g}",
+             "max |error| (LSB)": f"{r['max_error_lsb']:.1f}",
+             "mean |error|": f"{r['mean_abs_error']:.3g}",
+             "SQNR (dB)": sqnr_text(r)}
+            for r in prec["layers"]]
+    return ["<h2>Precision</h2>",
+            f"<p>Each layer's fixed-point values against the float model on the "
+            f"{prec['frames']} calibration frames (errors accumulate from the input on); "
+            f"<b>saturated</b> counts output values clipped to the format's range. Top-1 "
+            f"agreement between hardware and float: <b>{_pct(prec['top1_agreement'])}</b>. "
+            f"Other frames: <code>hwconv precision DESIGN --input X.npy</code>.</p>",
+            _table(rows, list(rows[0]))]
+
+
 def _table(rows: list[dict], columns: list[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>"
@@ -232,6 +253,8 @@ def write_html(report: dict, path: pathlib.Path) -> None:
                   "in RAMB18E1 equivalents.</p>",
                   _table(cmp_rows, ["resource", "estimate", "synthesis", "difference",
                                     "tolerance", "within"])]
+    if "precision" in report:
+        parts += _precision_html(report["precision"])
     for key in ("simulation", "synthesis"):
         if key in report:
             flat = {k: v for k, v in report[key].items() if not isinstance(v, (dict, list))}

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .fixed import FixedType, quantize, requantize, saturate, shift_round
+from .fixed import FixedType, counting_saturations, quantize, requantize, saturate, shift_round
 
 __all__ = ["Table", "make_table", "FUNCTIONS", "MAX_SEGMENTS", "NormalizedTable", "bit_length"]
 
@@ -95,7 +95,8 @@ def make_table(function: str, in_fixed: FixedType, out_fixed: FixedType,
     segments = -(-span // (1 << shift))
     points = np.ldexp((lo + (np.arange(segments + 1) << shift)).astype(np.float64),
                       -in_fixed.frac)
-    values = quantize(f(points), out_fixed)
+    with counting_saturations(False):   # table entries are parameters, not outputs
+        values = quantize(f(points), out_fixed)
     return Table(function, in_fixed, out_fixed, lo, hi, shift,
                  base=values[:-1].copy(), slope=np.diff(values))
 

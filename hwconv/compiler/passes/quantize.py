@@ -6,6 +6,8 @@ saturates); weights get the same rule from their own largest magnitude. Table fu
 (Tanh, Sigmoid) output ``bits`` bits with ``bits - 1`` fractional; exact kinds (Square,
 SumPool2d) the type that holds every result. Nodes that do not
 requantize (ir.SAME_TYPE: ReLU, MaxPool2d, ...) keep their input's type.
+
+A Config (hwconv.config) overrides any layer's width, and may pin its fractional bits.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import math
 import numpy as np
 
 from ... import ir, reference
+from ...config import BITS_RANGE, Config
 from ...errors import CompileError
 from ...fixed import FixedType
 
@@ -34,9 +37,12 @@ def frac_for(max_abs: float, bits: int) -> int:
     return f
 
 
-def quantize_graph(graph: ir.Graph, calibration: np.ndarray, bits: int = 16) -> ir.Graph:
-    """A quantized copy of the float ``graph``, formats chosen on ``calibration`` frames."""
-    if bits not in range(2, 25):
+def quantize_graph(graph: ir.Graph, calibration: np.ndarray, bits: int = 16,
+                   config: Config | None = None) -> ir.Graph:
+    """A quantized copy of the float ``graph``, formats chosen on ``calibration`` frames,
+    with ``config``'s per-layer settings."""
+    config = (config or Config()).check(graph)
+    if bits not in BITS_RANGE:
         raise CompileError(f"--bits {bits} is not supported; use 2 to 24 (8, 12 or 16 are usual)")
     calibration = np.asarray(calibration, dtype=np.float64)
     if calibration.size == 0 or not np.all(np.isfinite(calibration)):
@@ -46,21 +52,28 @@ def quantize_graph(graph: ir.Graph, calibration: np.ndarray, bits: int = 16) -> 
     nodes = []
     for node in graph.nodes:
         changes = {}
+        pinned = config.formats(node.name)
+        width = pinned.bits or bits
         if isinstance(node, ir.CALIBRATED):
-            width = min(2 * bits, 40) if getattr(node, "wide", False) else bits
-            changes["fixed"] = FixedType(width, frac_for(float(np.abs(values[node.name]).max()),
-                                                         width))
+            if getattr(node, "wide", False):
+                width = min(2 * width, 40)
+            frac = pinned.frac if pinned.frac is not None else \
+                frac_for(float(np.abs(values[node.name]).max()), width)
+            changes["fixed"] = FixedType(width, frac)
         elif isinstance(node, ir.EXACT):
             t = fixed[node.inputs[0]]
             changes["fixed"] = node.exact_type(t, graph.shape(node.inputs[0])[0]) \
                 if isinstance(node, ir.ChannelReduce) else node.exact_type(t)
         elif isinstance(node, ir.TABLED):
             # Outputs within [-1, 1]: every bit but the sign is fractional.
-            changes["fixed"] = FixedType(bits, bits - 1)
+            changes["fixed"] = FixedType(width, width - 1)
         else:
             changes["fixed"] = fixed[node.inputs[0]]
         if isinstance(node, ir.WEIGHTED):
-            changes["weight_fixed"] = FixedType(bits, frac_for(float(np.abs(node.weight).max()), bits))
+            w_bits = pinned.weight_bits or bits
+            w_frac = pinned.weight_frac if pinned.weight_frac is not None else \
+                frac_for(float(np.abs(node.weight).max()), w_bits)
+            changes["weight_fixed"] = FixedType(w_bits, w_frac)
         fixed[node.name] = changes["fixed"]
         nodes.append(ir.replace(node, **changes))
     return ir.Graph(tuple(nodes)).verify()
