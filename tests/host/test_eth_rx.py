@@ -35,7 +35,8 @@ class RxTop(wiring.Component):
     def __init__(self):
         self.path = UDPReceivePath(int.from_bytes(BOARD_MAC, "big"),
                                    int.from_bytes(BOARD_IP, "big"), BOARD_PORT)
-        members = {k: v for k, v in self.path.signature.members.items() if k != "o"}
+        members = {k: v for k, v in self.path.signature.members.items()
+                   if k not in ("o", "eth_o")}
         members["o_valid"] = Out(1)
         members["o_payload"] = Out(self.path.o.payload.shape())
         super().__init__(members)

@@ -4,14 +4,33 @@ Receive path, GMII in, UDP payload out (each an amaranth.lib.stream of bytes wit
 ``last`` and ``error`` on the last byte; no back-pressure, as GMII has none)::
 
     GMIIRx  ->  EthernetRx  ->  IPv4Rx  ->  UDPRx
+                    `->  ARPResponder  (requests for our IP)
+
+Transmit path, UDP payload in, GMII out (streams with back-pressure: each layer holds
+its input while it sends its header)::
+
+    UDPTx  ->  IPv4Tx  ->  FrameArbiter  ->  EthernetTx  ->  GMIITx
+                   ARPResponder  -'
+
+UDPEndpoint puts the three together.
 
 Header field tables are in :mod:`.headers`; the frame protocol on top of UDP is
 docs/protocol.md (:mod:`hwconv.host.protocol`).
 """
+from .arbiter import FrameArbiter
+from .arp import ARPResponder
+from .endpoint import UDPEndpoint
 from .eth_rx import EthernetRx
+from .eth_tx import EthernetTx
 from .gmii_rx import GMIIRx
+from .gmii_tx import GMIITx
 from .ipv4_rx import IPv4Rx
+from .ipv4_tx import IPv4Tx
 from .rx_path import UDPReceivePath
+from .tx_path import UDPTransmitPath
 from .udp_rx import UDPRx
+from .udp_tx import UDPTx
 
-__all__ = ["GMIIRx", "EthernetRx", "IPv4Rx", "UDPRx", "UDPReceivePath"]
+__all__ = ["GMIIRx", "EthernetRx", "IPv4Rx", "UDPRx", "UDPReceivePath",
+           "UDPTx", "IPv4Tx", "EthernetTx", "GMIITx", "FrameArbiter", "UDPTransmitPath",
+           "ARPResponder", "UDPEndpoint"]

@@ -1,5 +1,6 @@
 """Byte streams of the Ethernet path, the CRC-32 of Ethernet, and the header-stripping
-receiver every layer is made of."""
+receiver every receive layer is made of (the transmit layers' counterpart is
+:mod:`.header_tx`)."""
 from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Signal
@@ -8,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from .headers import header_bytes
 
-__all__ = ["frame_layout", "frame_stream", "crc32_update", "CRC32_RESIDUE", "HeaderRx",
+__all__ = ["frame_layout", "frame_stream", "tx_layout", "tx_stream", "crc32_update", "CRC32_RESIDUE", "HeaderRx",
            "refuse"]
 
 #: The CRC register (not inverted) after a frame and its correct FCS have gone through.
@@ -26,6 +27,18 @@ def frame_layout(meta: dict | None = None) -> data.StructLayout:
 def frame_stream(meta: dict | None = None) -> stream.Signature:
     """A byte stream without back-pressure (GMII has none): every valid beat is taken."""
     return stream.Signature(frame_layout(meta), always_ready=True)
+
+
+def tx_layout(meta: dict | None = None) -> data.StructLayout:
+    """One byte of a frame to send: ``data``, ``last`` on its final byte, and ``meta``
+    fields (addresses, lengths) read from a frame's first beat only."""
+    return data.StructLayout({"data": 8, "last": 1, **(meta or {})})
+
+
+def tx_stream(meta: dict | None = None) -> stream.Signature:
+    """A byte stream with back-pressure: the transmit layers hold their input while they
+    send a header, the GMII transmitter while it sends a preamble, padding, FCS and gap."""
+    return stream.Signature(tx_layout(meta))
 
 
 def refuse(component, message: str):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Field", "ETH_HEADER", "IPV4_HEADER", "UDP_HEADER", "header_bytes", "field",
+__all__ = ["Field", "ETH_HEADER", "IPV4_HEADER", "UDP_HEADER", "ARP_HEADER", "header_bytes",
+           "field", "ARP_REQUEST", "ARP_REPLY", "UDP_MAX_PAYLOAD",
            "ETHERTYPE_IPV4", "ETHERTYPE_ARP", "IP_PROTO_UDP", "BROADCAST_MAC",
            "ETH_MIN_FRAME", "ETH_MAX_FRAME", "mac_int", "ip_int"]
 
@@ -43,10 +44,24 @@ UDP_HEADER = (
     Field("checksum", 6, 2),          # 0: none (IPv4)
 )
 
+ARP_HEADER = (                        # RFC 826, Ethernet and IPv4: 28 bytes
+    Field("htype", 0, 2),             # 1: Ethernet
+    Field("ptype", 2, 2),             # 0x0800: IPv4
+    Field("hlen", 4, 1),              # 6
+    Field("plen", 5, 1),              # 4
+    Field("oper", 6, 2),              # 1 request, 2 reply
+    Field("sha", 8, 6),               # sender MAC
+    Field("spa", 14, 4),              # sender IP
+    Field("tha", 18, 6),              # target MAC (ignored in a request)
+    Field("tpa", 24, 4),              # target IP
+)
+
 ETHERTYPE_IPV4 = 0x0800
 ETHERTYPE_ARP = 0x0806
 IP_PROTO_UDP = 17
 BROADCAST_MAC = 0xFFFF_FFFF_FFFF
+ARP_REQUEST, ARP_REPLY = 1, 2
+UDP_MAX_PAYLOAD = 1472      # a 1500-byte MTU less the IPv4 and UDP headers
 ETH_MIN_FRAME = 64          # bytes from destination MAC to FCS, both included
 ETH_MAX_FRAME = 1518
 
