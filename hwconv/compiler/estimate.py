@@ -82,6 +82,9 @@ def cycles(node: ir.Node, graph: ir.Graph, in_stream_shape, lanes: int) -> int:
         groups = math.ceil(node.weight.shape[0] / out_lanes_used(node, lanes))
         work = windows * groups * math.ceil(fan_in(node) / lanes_used(node, lanes))
         return max(take, work)
+    if isinstance(node, ir.TABLED):   # ("serial", n): the channels n at a time
+        from ..rtl.serial import serial_lanes
+        return take * math.ceil(c / serial_lanes(lanes, c))
     return take
 
 
@@ -279,7 +282,7 @@ def _dsps(a_bits: int, b_bits: int) -> int:
 # -- units ----------------------------------------------------------------------------
 
 def _window(c: int, h: int, w: int, kernel, stride, bits: int, decoupled: bool,
-            used=None) -> dict:
+            used=None, serial: bool = False) -> dict:
     """WindowGenerator over the padded map: raster counters, the line buffer (kh - 1
     rows of every column, read transparent to the write), the pixel stage register,
     the kh x kw window registers and, when decoupled, the held copy on the output.
@@ -288,7 +291,14 @@ def _window(c: int, h: int, w: int, kernel, stride, bits: int, decoupled: bool,
     kh, kw = kernel
     sh, sw = stride
     r = _zero()
-    if kh > 1:
+    if serial and kh > 1:
+        # One pixel per word, the kh - 1 row slots one after another; the column read
+        # into held registers a row per cycle; slot bases, read count, address adder.
+        span = (kh - 1) * w
+        _add(r, memory(span, c * bits))
+        _add(r, {"ff": (kh - 1) * c * bits + 3 * _bits(span) + 2 * _bits(kh - 1) + 2,
+                 "lut": 4 * _bits(span) + 2 * _bits(kh - 1) + 4})
+    elif kh > 1:
         _add(r, memory(w, (kh - 1) * c * bits, transparent=True))
     # row, col, their phases, s1_col, s1_valid, s1_emit, o.valid
     _add(r, {"ff": _bits(h) + 2 * _bits(w) + _bits(sh) + _bits(sw) + 3 + c * bits,
@@ -387,7 +397,7 @@ def _conv(unit) -> dict:
     for t in mac.taps[:mac.outputs]:
         used.update(int(k) for k in t)
     _add(r, _window(*unit.padded, unit.kernel, unit.stride, mac.in_bits,
-                    mac.cycles_per_window > 1, used))
+                    mac.cycles_per_window > 1, used, getattr(unit, "serial", False)))
     return _add(r, _mac(mac))
 
 
@@ -512,6 +522,7 @@ def _unit_resources(node: ir.Node, graph: ir.Graph, in_shape, unit) -> dict:
     from ..rtl.normalized import Divide
     from ..rtl.pool import ChannelReduceUnit, GlobalPoolUnit, Pool2dUnit
     from ..rtl.scale import ScaleUnit
+    from ..rtl.serial import LaneSerial
     r = _zero()
     c = in_shape[0]
     in_t = graph.in_fixed(node)
@@ -526,6 +537,13 @@ def _unit_resources(node: ir.Node, graph: ir.Graph, in_shape, unit) -> dict:
         return _table(unit.core, graph[node.inputs[1]].fixed.width, in_t.width)
     if isinstance(unit, TableUnit):
         return _table(unit, in_t.width)
+    if isinstance(unit, LaneSerial):
+        # The core's lanes, an n-way select of each core lane's operand in front, the
+        # groups before the last held behind and the output register, two counters.
+        L, n = unit.lanes, unit.steps
+        _add(r, _unit_resources(node, graph, in_shape, unit.core))
+        return _add(r, {"lut": L * in_t.width * _mux_luts(n) + 2 * _bits(n) + 4,
+                        "ff": ((n - 1) * L + c) * out_bits + 2 * _bits(n) + 1})
     if isinstance(unit, ScaleUnit):
         # Position ROM (H*W codes) read at row * W + col, the operand stage, one
         # product per lane and its requantizer.

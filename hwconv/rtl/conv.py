@@ -7,7 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..fixed import FixedType
-from .linebuffer import WindowGenerator
+from .linebuffer import WindowGenerator, serial_pays
 from .mac import MacEngine
 from .pad import ZeroPad
 from .stream import pixel_signature
@@ -35,6 +35,13 @@ class Conv2dUnit(wiring.Component):
         self.mac = MacEngine(c, self.kernel, weights, bias, in_bits=in_fixed.width,
                              weight_bits=weight_bits, acc=acc, out=out, lanes=lanes,
                              taps=taps, out_lanes=out_lanes)
+        # A slow MAC engine leaves time to read the line buffer a row at a time, from a
+        # memory (kh - 1) times deeper and narrower: far fewer block RAMs.
+        _, hp, wp = self.padded
+        windows = ((hp - self.kernel[0]) // self.stride[0] + 1) * \
+            ((wp - self.kernel[1]) // self.stride[1] + 1)
+        self.serial = serial_pays(self.kernel, (hp, wp),
+                                  windows * self.mac.cycles_per_window)
         super().__init__({"i": In(pixel_signature(c, in_fixed.width)),
                           "o": Out(pixel_signature(weights.shape[0], out.width))})
 
@@ -44,7 +51,7 @@ class Conv2dUnit(wiring.Component):
         bits = self.mac.in_bits
         m.submodules.window = window = WindowGenerator(
             *self.padded, self.kernel, self.stride, bits,
-            decoupled=self.mac.cycles_per_window > 1)
+            decoupled=self.mac.cycles_per_window > 1, serial=self.serial)
         m.submodules.mac = self.mac
         if any(self.pads):
             m.submodules.pad = pad = ZeroPad(c, h, w, self.pads, bits)

@@ -8,7 +8,14 @@ from amaranth.lib.wiring import In, Out
 
 from .stream import pixel_layout, pixel_signature
 
-__all__ = ["WindowGenerator", "window_layout"]
+__all__ = ["WindowGenerator", "window_layout", "serial_pays"]
+
+
+def serial_pays(kernel, padded_hw, work: int) -> bool:
+    """Whether a unit that spends ``work`` cycles on a frame can read its line buffer
+    serially (kh + 1 cycles per pixel of the padded map) without being slowed down."""
+    kh = kernel[0]
+    return kh > 1 and (kh + 1) * padded_hw[0] * padded_hw[1] <= work
 
 
 def window_layout(channels: int, bits: int, kernel) -> data.ArrayLayout:
@@ -33,13 +40,21 @@ class WindowGenerator(wiring.Component):
     complete no window (row ends, the next frame's first rows) keep flowing while a slow
     consumer (a MAC engine taking several cycles per window) still works on the last
     one. Twice the window registers, no bubbles.
+
+    ``serial``: the line buffer holds one pixel per word, its kh - 1 rows one after
+    another (row slots used in turn), and a pixel's column is read a row per cycle:
+    kh + 1 cycles per pixel instead of one, for a memory (kh - 1) times deeper and as
+    many times narrower. Block RAM is at least 512 words deep, so a 75-pixel row of 64
+    channels took 171 RAMB18E1 one column per word, 29 one pixel per word. For units
+    that spend more than that on each pixel anyway (``serial_pays``).
     """
 
     def __init__(self, channels: int, height: int, width: int, kernel, stride, bits: int,
-                 decoupled: bool = False):
+                 decoupled: bool = False, serial: bool = False):
         self.shape, self.kernel, self.stride, self.bits = \
             (channels, height, width), tuple(kernel), tuple(stride), bits
         self.decoupled = decoupled
+        self.serial = serial and kernel[0] > 1
         super().__init__({
             "i": In(pixel_signature(channels, bits)),
             "o": Out(stream.Signature(window_layout(channels, bits, kernel)))})
@@ -61,9 +76,15 @@ class WindowGenerator(wiring.Component):
         can_emit = ~self.o.valid | self.o.ready
         s1_fire = s1_valid & ((~s1_emit | can_emit) if self.decoupled else can_emit)
         take = self.i.valid & self.i.ready
-        m.d.comb += self.i.ready.eq(~s1_valid | s1_fire)
+        if self.serial:
+            column = self._serial_column(m, pix, row, col, s1_valid, s1_fire, s1_col, s1_pix,
+                                         take)
+        else:
+            m.d.comb += self.i.ready.eq(~s1_valid | s1_fire)
 
-        if kh > 1:
+        if self.serial:
+            pass
+        elif kh > 1:
             m.submodules.lines = lines = Memory(shape=data.ArrayLayout(pix, kh - 1),
                                                 depth=w, init=[])
             wr = lines.write_port()
@@ -93,8 +114,8 @@ class WindowGenerator(wiring.Component):
             m.d.sync += self.o.valid.eq(s1_fire & s1_emit)
 
         with m.If(take):
-            m.d.sync += [s1_valid.eq(1), s1_pix.eq(self.i.payload), s1_col.eq(col),
-                         s1_emit.eq(emit)]
+            m.d.sync += [s1_valid.eq(not self.serial), s1_pix.eq(self.i.payload),
+                         s1_col.eq(col), s1_emit.eq(emit)]
             with m.If(col == w - 1):
                 m.d.sync += [col.eq(0), cph.eq(0)]
                 with m.If(row == h - 1):
@@ -106,3 +127,47 @@ class WindowGenerator(wiring.Component):
         with m.Elif(s1_fire):
             m.d.sync += s1_valid.eq(0)
         return m
+
+    def _serial_column(self, m, pix, row, col, s1_valid, s1_fire, s1_col, s1_pix, take):
+        """The serial line buffer: after a pixel is taken, its kh - 1 row slots are read
+        oldest first into ``held``; when the last arrives the pixel goes into the oldest
+        slot and stage 1 becomes valid. Returns the column, oldest row first."""
+        _, h, w = self.shape
+        kh = self.kernel[0]
+        rows = kh - 1
+        m.submodules.lines = lines = Memory(shape=pix, depth=rows * w, init=[])
+        wr, rd = lines.write_port(), lines.read_port()
+        span = rows * w
+
+        def step(base):   # the next row slot's first address
+            return Mux(base >= span - w, base - (span - w), base + w)
+
+        # The slot of the row being taken (its oldest row's), advanced at each row end.
+        row_base = Signal(range(span))
+        with m.If(take & (col == w - 1)):
+            m.d.sync += row_base.eq(step(row_base))
+        busy, base, rbase = Signal(), Signal(range(span)), Signal(range(span))
+        k, arriving = Signal(range(rows)), Signal(range(rows))
+        landing = Signal()
+        held = [Signal(pix, name=f"held_row{i}", reset_less=True) for i in range(rows)]
+        m.d.comb += self.i.ready.eq(~busy & ~landing & (~s1_valid | s1_fire))
+        m.d.comb += [rd.addr.eq(rbase + s1_col), rd.en.eq(busy)]
+        with m.If(take):
+            m.d.sync += [busy.eq(1), k.eq(0), base.eq(row_base), rbase.eq(row_base)]
+        with m.If(busy):
+            m.d.sync += [rbase.eq(step(rbase)), k.eq(k + 1), arriving.eq(k),
+                         landing.eq(1)]
+            with m.If(k == rows - 1):
+                m.d.sync += busy.eq(0)
+        with m.Else():
+            m.d.sync += landing.eq(0)
+        with m.If(landing):
+            with m.Switch(arriving):
+                for i in range(rows):
+                    with m.Case(i):
+                        m.d.sync += held[i].eq(rd.data)
+            with m.If(arriving == rows - 1):
+                # The column is complete: stage 1 holds it, the pixel takes the oldest slot.
+                m.d.sync += s1_valid.eq(1)
+                m.d.comb += [wr.addr.eq(base + s1_col), wr.data.eq(s1_pix), wr.en.eq(1)]
+        return held + [s1_pix]
