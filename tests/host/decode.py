@@ -4,7 +4,11 @@ ARP packets built the same way."""
 import struct
 import zlib
 
-from .packets import BOARD_IP, BOARD_MAC, HOST_IP, HOST_MAC, ethernet, ones_complement_sum
+try:
+    from .packets import (BOARD_IP, BOARD_MAC, HOST_IP, HOST_MAC, ethernet,
+                          ones_complement_sum)
+except ImportError:             # inside a cocotb bench, beside packets.py
+    from packets import BOARD_IP, BOARD_MAC, HOST_IP, HOST_MAC, ethernet, ones_complement_sum
 
 PREAMBLE = b"\x55" * 7 + b"\xd5"
 

@@ -72,6 +72,11 @@ class HeaderTx(wiring.Component):
                 wire[fl.offset + j] = v[8 * (fl.width - 1 - j):8 * (fl.width - j)]
         header = Cat(*wire)
         index = Signal(range(n))
+        # The FSM drives these, not o.payload itself: a port that a process drives in part
+        # and a constant in part became `always @* port[a:b] = const;` in the Verilog,
+        # which Verilator (timing mode) never ran.
+        data, last = Signal(8), Signal()
+        m.d.comb += [o.payload.data.eq(data), o.payload.last.eq(last)]
         for name, value in self.out_fields(meta).items():
             m.d.comb += getattr(o.payload, name).eq(value)
 
@@ -88,7 +93,7 @@ class HeaderTx(wiring.Component):
         with m.FSM():
             with m.State("HEADER"):
                 ok = Const(1) if checked is None else checked[1]
-                m.d.comb += [o.valid.eq(i.valid & ok), o.payload.data.eq(
+                m.d.comb += [o.valid.eq(i.valid & ok), data.eq(
                     header.word_select(index, 8))]
                 with m.If(o.valid & o.ready):
                     m.d.sync += index.eq(index + 1)
@@ -102,15 +107,15 @@ class HeaderTx(wiring.Component):
                         bump(self.drop_length)
                         m.next = "DISCARD"
             with m.State("PAYLOAD"):
-                m.d.comb += [o.valid.eq(i.valid), o.payload.data.eq(meta.data),
+                m.d.comb += [o.valid.eq(i.valid), data.eq(meta.data),
                              i.ready.eq(o.ready)]
                 if checked is None:
-                    m.d.comb += o.payload.last.eq(meta.last)
+                    m.d.comb += last.eq(meta.last)
                     with m.If(o.valid & o.ready & meta.last):
                         sent()
                         m.next = "HEADER"
                 else:
-                    m.d.comb += o.payload.last.eq(remaining == 1)
+                    m.d.comb += last.eq(remaining == 1)
                     with m.If(o.valid & o.ready):
                         m.d.sync += remaining.eq(remaining - 1)
                         with m.If(remaining == 1):
@@ -125,8 +130,8 @@ class HeaderTx(wiring.Component):
                             m.next = "PAD"
             if checked is not None:
                 with m.State("PAD"):
-                    m.d.comb += [o.valid.eq(1), o.payload.data.eq(0),
-                                 o.payload.last.eq(remaining == 1)]
+                    m.d.comb += [o.valid.eq(1), data.eq(0),
+                                 last.eq(remaining == 1)]
                     with m.If(o.ready):
                         m.d.sync += remaining.eq(remaining - 1)
                         with m.If(remaining == 1):
