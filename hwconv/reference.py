@@ -34,11 +34,17 @@ def _conv(x, w, b, node: ir.Conv2d):
     return np.einsum("nchwij,ocij->nohw", win, w, optimize=True) + b[None, :, None, None]
 
 
+def _pool_windows(node: ir.Pool2d, x: np.ndarray) -> np.ndarray:
+    """(N, C, Ho, Wo, kh, kw): the taps of every window of a padded map (dilated)."""
+    dh, dw = node.dilation
+    return _windows(x, node.extent, node.stride)[..., ::dh, ::dw]
+
+
 def _maxpool(node: ir.MaxPool2d, x, in_fixed):
     low = -np.inf if in_fixed is None else in_fixed.min_int
     t, l, b, r = node.window_pads(x.shape[1:])
     x = np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=low)
-    return _windows(x, node.kernel, node.stride).max(axis=(4, 5))
+    return _pool_windows(node, x).max(axis=(4, 5))
 
 
 def _mean(sums, count: int, in_fixed):
@@ -51,8 +57,7 @@ def _mean(sums, count: int, in_fixed):
 
 
 def _avgpool(node: ir.AvgPool2d, x, in_fixed):
-    sums = _windows(_pad(x, node.window_pads(x.shape[1:])), node.kernel, node.stride)\
-        .sum(axis=(4, 5))
+    sums = _pool_windows(node, _pad(x, node.window_pads(x.shape[1:]))).sum(axis=(4, 5))
     if node.uniform(x.shape[1:]):
         return _mean(sums, node.count, in_fixed)
     ch, cw = node.counts(x.shape[1:])
@@ -112,13 +117,13 @@ def _tabled(node, x, in_fixed):
 
 
 def _sumpool(node: ir.SumPool2d, x, in_fixed):
-    return _windows(_pad(x, node.pads), node.kernel, node.stride).sum(axis=(4, 5))
+    return _pool_windows(node, _pad(x, node.pads)).sum(axis=(4, 5))
 
 
 def _lppool(node: ir.LpPool2d, x, in_fixed):
     if in_fixed is not None:
         raise node.error("is lowered before quantization; run passes.lower first")
-    s = _windows(_pad(x, node.pads), node.kernel, node.stride)
+    s = _pool_windows(node, _pad(x, node.pads))
     p = (np.abs(s) ** node.p).sum(axis=(4, 5))
     if node.mean:
         p = p / (node.kernel[0] * node.kernel[1])
@@ -234,6 +239,8 @@ REFERENCE = {
     ir.Reciprocal: _normalized,
     ir.GlobalPool: _globalpool,
     ir.Flatten: lambda node, x, t: x.reshape(x.shape[0], -1),
+    ir.Relayout: lambda node, x, t: x.reshape(x.shape[0], -1)[:, node.index.reshape(-1)]
+    .reshape((x.shape[0],) + node.index.shape),
     ir.Conv2d: _weighted,
     ir.Linear: _weighted,
 }

@@ -65,6 +65,20 @@ def single_node_graph(kind: str, in_shape, *, seed=0, bits=16, **opts) -> ir.Gra
             ir.ChannelReduce("out", ("x",), mode="argmax")
         g = ir.Graph((ir.Input("x", shape=tuple(in_shape)), head, ir.Output("y", ("out",))))
         return quantize_graph(lower(g), rng.normal(0, 2, (8, *in_shape)), bits=bits)
+    elif kind == "relayout":
+        # A transpose (perm), numpy padding (pad, mode) or a reshape (shape) of the frame.
+        index = np.arange(int(np.prod(in_shape))).reshape(in_shape)
+        if "perm" in opts:
+            index = index.transpose(opts.pop("perm"))
+        if "pad" in opts:
+            index = np.pad(index, opts.pop("pad"), mode=opts.pop("mode"))
+        index = index.reshape(opts.pop("shape", index.shape))
+        nodes = [ir.Relayout("relayout", ("x",), index=index)]
+    elif kind == "flatten":   # a Flatten straight into the Output
+        nodes = [ir.Flatten("flat", ("x",))]
+    elif kind == "identity":   # Input straight to Output
+        g = ir.Graph((ir.Input("x", shape=tuple(in_shape)), ir.Output("y", ("x",))))
+        return quantize_graph(g, rng.normal(0, 1, (8, *in_shape)), bits=bits)
     elif kind == "channelreduce":
         nodes = [ir.ChannelReduce("red", ("x",), **opts)]
     elif kind == "globalpool":

@@ -15,6 +15,7 @@ SAMPLES = {
     ir.Input: ("relu", (2, 4, 4), {}), ir.Output: ("relu", (2, 4, 4), {}),
     ir.Conv2d: ("conv", (2, 6, 6), {}), ir.Linear: ("linear", (2, 3, 3), {}),
     ir.Flatten: ("linear", (2, 3, 3), {}),
+    ir.Relayout: ("relayout", (2, 3, 4), {"perm": (0, 2, 1)}),
     ir.ReLU: ("relu", (2, 4, 4), {}), ir.Threshold: ("threshold", (2, 4, 4), {}),
     ir.HardTanh: ("hardtanh", (2, 4, 4), {}), ir.Abs: ("abs", (2, 4, 4), {}),
     ir.Shrink: ("shrink", (2, 4, 4), {}), ir.Tanh: ("tanh", (2, 4, 4), {}),

@@ -68,10 +68,12 @@ def out_lanes_used(node: ir.Node, par) -> int:
 
 def cycles(node: ir.Node, graph: ir.Graph, in_stream_shape, lanes: int) -> int:
     """Cycles per frame this node's unit needs when never starved or blocked."""
-    if isinstance(node, (ir.Input, ir.Output, ir.Flatten)):
+    if isinstance(node, (ir.Input, ir.Output, ir.Flatten)) and not _relayout(node, graph):
         return 0
     c, h, w = in_stream_shape
     take = h * w
+    if _relayout(node, graph):   # a beat in per cycle, a value out per cycle
+        return max(take, math.prod(graph.shape(node.name)))
     if hasattr(node, "pads"):
         t, l, b, r = node.window_pads(in_stream_shape) if isinstance(node, ir.Pool2d) \
             else node.pads
@@ -99,6 +101,26 @@ Resources = dict   # {"dsp48e1": n, "ramb18": n, "ramb36": n, "lut": n, "ff": n}
 def ramb18_equivalent(res: dict) -> int:
     """Block RAM in RAMB18E1 units: RAMB18E1 + 2 x RAMB36E1."""
     return int(res.get("ramb18", 0)) + 2 * int(res.get("ramb36", 0))
+
+
+def _relayout(node: ir.Node, graph: ir.Graph) -> bool:
+    """The node is built as a RelayoutUnit (a Relayout, or a Flatten not before a Linear)."""
+    from ..rtl.top import flatten_is_view
+    return isinstance(node, ir.Relayout) or \
+        (isinstance(node, ir.Flatten) and not flatten_is_view(graph, node))
+
+
+def _relayout_unit(unit, bits: int) -> dict:
+    """RelayoutUnit: two frame banks, the ROM of read addresses, the lane select of the
+    word read, the beat being gathered and the output register, counters."""
+    ci, hi, wi = unit.in_shape
+    co, ho, wo = unit.out_shape
+    n_in, n_out = hi * wi, co * ho * wo
+    r = _add(_zero(), memory(2 * n_in, ci * bits),
+             memory(n_out, _bits(n_in) + _bits(ci), rom=True))
+    counters = 2 * _bits(n_in) + _bits(n_out) + 2 * _bits(co) + _bits(ci) + 8
+    return _add(r, {"ff": 2 * co * bits + counters,
+                    "lut": bits * _mux_luts(ci) + co * bits // 2 + 2 * counters})
 
 
 def _zero() -> dict:
@@ -414,7 +436,7 @@ def _pool(node: ir.Pool2d, in_shape, t, out) -> dict:
     if any(pads):
         _add(r, _pad(c, h, w, pads))
     hp, wp = h + pads[0] + pads[2], w + pads[1] + pads[3]
-    _add(r, _window(c, hp, wp, node.kernel, node.stride, t.width, False))
+    _add(r, _window(c, hp, wp, node.extent, node.stride, t.width, False))
     n = node.kernel[0] * node.kernel[1]
     if isinstance(node, ir.MaxPool2d):
         # n - 1 compare-and-select stages per channel.
@@ -530,6 +552,8 @@ def _unit_resources(node: ir.Node, graph: ir.Graph, in_shape, unit) -> dict:
     lanes_out = graph.shape(node.name)[0]
     if isinstance(unit, Conv2dUnit):
         return _conv(unit)
+    if _relayout(node, graph):
+        return _relayout_unit(unit, in_t.width)
     if isinstance(unit, Pool2dUnit):
         return _pool(node, in_shape, in_t, node.fixed)
     if isinstance(unit, Divide):
@@ -622,7 +646,8 @@ def resources(node: ir.Node, graph: ir.Graph, in_shape, lanes, *, unit=None,
     of node n is ``fifo_depths.get((n, k), fifo_depth)``), computed as the top does if
     not given."""
     r = _zero()
-    if in_shape is None or isinstance(node, (ir.Input, ir.Output, ir.Flatten)):
+    if in_shape is None or (isinstance(node, (ir.Input, ir.Output, ir.Flatten)) and
+                            not _relayout(node, graph)):
         readers = sum(n.inputs.count(node.name) for n in graph.nodes)
         if readers > 1 and not isinstance(node, ir.Output):
             _add(r, _broadcast(readers))

@@ -54,14 +54,15 @@ class Pool2dUnit(wiring.Component):
         pads = node.window_pads(self.in_shape)
         top, left, bottom, right = pads
         padded = (c, h + top + bottom, w + left + right)
-        n = node.kernel[0] * node.kernel[1]
-        m.submodules.window = window = WindowGenerator(*padded, node.kernel, node.stride, bits)
+        # A dilated window spans ``extent`` pixels and reduces only its taps.
+        taps = node.tap_indices()
+        m.submodules.window = window = WindowGenerator(*padded, node.extent, node.stride, bits)
         if isinstance(node, ir.AvgPool2d) and not node.uniform(self.in_shape):
             reduce = VariableMean(node, self.in_shape, self.t)
         else:
             reduce = RegisteredMap(
-                window_layout(c, bits, node.kernel), pixel_layout(c, self.out.width),
-                lambda m, x, y: [y[ch].eq(self._reduce([x[k][ch] for k in range(n)]))
+                window_layout(c, bits, node.extent), pixel_layout(c, self.out.width),
+                lambda m, x, y: [y[ch].eq(self._reduce([x[k][ch] for k in taps]))
                                  for ch in range(c)])
         m.submodules.reduce = reduce
         if any(pads):
@@ -85,7 +86,7 @@ class VariableMean(wiring.Component):
         self.node, self.in_shape, self.t = node, tuple(in_shape), t
         c = in_shape[0]
         super().__init__({
-            "i": In(stream.Signature(window_layout(c, t.width, node.kernel))),
+            "i": In(stream.Signature(window_layout(c, t.width, node.extent))),
             "o": Out(pixel_signature(c, t.width))})
 
     def elaborate(self, platform):
@@ -102,14 +103,14 @@ class VariableMean(wiring.Component):
                 for j, b in enumerate(cw):
                     with m.Case(j | (i << len(col))):
                         m.d.comb += recip.eq(ir.mean_multiplier(int(a * b), t, node.count)[0])
-        n = node.kernel[0] * node.kernel[1]
+        taps = node.tap_indices()
         m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
         with m.If(self.i.ready):
             m.d.sync += self.o.valid.eq(self.i.valid)
         with m.If(self.i.valid & self.i.ready):
             step_raster(m, row, col, len(ch), len(cw))
             for k in range(c):
-                values = [self.i.payload[p][k] for p in range(n)]
+                values = [self.i.payload[p][k] for p in taps]
                 total = sum(values[1:], values[0])
                 m.d.sync += self.o.payload[k].eq(requantize_hdl(total * recip, t.frac + s, t))
         return m

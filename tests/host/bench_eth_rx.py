@@ -226,7 +226,8 @@ async def test_line_rate(dut):
     byte per cycle; the figures go to the result file."""
     tb = TB(dut)
     await tb.reset()
-    n, size = 40, 1472
+    params = load_params()
+    n, size = int(params.get("frames", 40)), int(params.get("size", 1472))
     rng = random.Random(2)
     payloads = [bytes(rng.getrandbits(8) for _ in range(size)) for _ in range(n)]
     for p in payloads:
@@ -235,10 +236,11 @@ async def test_line_rate(dut):
     await tb.settle()
     assert [f[0] for f in tb.frames] == payloads and not any(f[1] for f in tb.frames)
     span = tb.out_cycles[-1] - tb.out_cycles[0] + 1
-    # 8 preamble + 14 + 20 + 8 + payload + 4 FCS + 12 gap
-    wire = n * (8 + 14 + 20 + 8 + size + 4 + 12)
-    result = load_params().get("result")
+    # 8 preamble + 14 + 20 + 8 + payload (padded to 18) + 4 FCS + 12 gap
+    wire = n * (8 + 14 + 20 + 8 + max(size, 18) + 4 + 12)
+    firsts = [tb.out_cycles[k * size] for k in range(n)]     # each datagram's first byte
+    result = params.get("result")
     if result:
         with open(result, "w") as f:
             json.dump({"frames": n, "payload_bytes": n * size, "cycles": span,
-                       "wire_bytes": wire, "start": start}, f)
+                       "wire_bytes": wire, "start": start, "first_cycles": firsts}, f)

@@ -230,4 +230,4 @@ async def test_line_rate(dut):
     if result:
         with open(result, "w") as f:
             json.dump({"frames": n, "payload_bytes": n * size, "cycles": cycles,
-                       "wire_bytes": wire}, f)
+                       "wire_bytes": wire, "first_cycles": [o[1] for o in out]}, f)

@@ -28,7 +28,7 @@ FRAMES = 3
 DEFAULT = {"relu", "tanh", "softshrink", "maxpool3s2pad", "avgpool_ceil", "conv3s2asym",
            "conv_out_lanes", "conv_table", "conv_deep_pad", "residual_deep",
            "lcn_contrastive", "l2pool_torch7", "softmax_vector", "lrn_alexnet", "globalavg",
-           "linear_map"}
+           "linear_map", "relayout_transpose"}
 
 
 @pytest.mark.parametrize("case_id,kind,shape,opts,lanes", [

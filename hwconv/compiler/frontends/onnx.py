@@ -36,6 +36,17 @@ SUPPORTED_OPS = ("Conv", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool"
                  "Identity", "Dropout", "Mul", "Pad", "Transpose", "Squeeze", "Unsqueeze")
 FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
                onnx.TensorProto.BFLOAT16)
+# Integer tensors are taken as the numbers they hold: their fixed-point format comes from
+# calibration like any other (exact while they fit; the hardware saturates where ONNX's
+# integer arithmetic would wrap around).
+NUMBER_TYPES = (onnx.TensorProto.INT8, onnx.TensorProto.INT16, onnx.TensorProto.INT32,
+                onnx.TensorProto.INT64, onnx.TensorProto.UINT8, onnx.TensorProto.UINT16,
+                onnx.TensorProto.UINT32, onnx.TensorProto.UINT64)
+# The most values a frame may have where an op becomes a dense Linear over all of them
+# (a MatMul of stacked matrices, a constant that varies over positions, ...).
+MAX_LINEAR_MAP = 4096
+# The most values of a frame a Relayout holds (each bank of its frame buffer).
+MAX_RELAYOUT = 1 << 22
 # Shape ops folded when their input is a constant (a Transpose of weights, ...).
 FOLDABLE = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity")
 
@@ -58,8 +69,10 @@ class _Node:
                                  f"may be corrupt", _text(a.name))
             self.attrs[_text(a.name)] = value
 
-    def error(self, message, attribute=None) -> CompileError:
-        return CompileError(message, node=self.name, op=self.op, attribute=attribute)
+    def error(self, message, attribute=None, across: bool = False) -> CompileError:
+        """``across``: the refusal is that values mix across the batch axis."""
+        kind = _AcrossFrames if across else CompileError
+        return kind(message, node=self.name, op=self.op, attribute=attribute)
 
     def attr(self, key, default):
         """The attribute, of the type of its default (a tuple of numbers for a tuple)."""
@@ -116,6 +129,15 @@ def _opset(proto: onnx.ModelProto) -> int:
     raise CompileError("the model imports no ai.onnx opset")
 
 
+def _arange(n: _Node, shape, attribute: str) -> np.ndarray:
+    """The indices of a frame of ``shape``'s values, for a Relayout's index."""
+    shape = tuple(int(d) for d in shape)
+    if math.prod(shape) > MAX_RELAYOUT:
+        raise n.error(f"would re-lay out frames of shape {shape}, more than {MAX_RELAYOUT} "
+                      f"values", attribute)
+    return np.arange(math.prod(shape)).reshape(shape)
+
+
 def _frame_ir_shape(fs) -> tuple[int, ...] | None:
     """How a frame of ONNX shape ``fs`` (the tensor's shape without its batch axis) travels
     in hwconv: a vector (K,) as is, a 1-D signal (C, L) as a (C, L, 1) map, a map
@@ -129,9 +151,8 @@ def _frame_ir_shape(fs) -> tuple[int, ...] | None:
         return (fs[0], fs[1], 1)
     if len(fs) == 3:
         return fs
-    if len(fs) == 4:
-        return (fs[0] * fs[1], fs[2], fs[3])
-    return None
+    # A volume, and beyond (a frame of a re-layout): every leading axis in the channels.
+    return (math.prod(fs[:-2]), fs[-2], fs[-1])
 
 
 def _spatial(n: _Node, fs, kernel):
@@ -188,12 +209,36 @@ def _constant(proto: onnx.NodeProto) -> np.ndarray:
     return numpy_helper.to_array(v) if isinstance(v, onnx.TensorProto) else np.array(v)
 
 
+class _AcrossFrames(CompileError):
+    """The graph mixes or varies values across the input's first axis, so that axis
+    cannot be hwconv's frames (the whole tensor may still be one frame)."""
+
+
 def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Graph:
     """An ONNX file (or ModelProto) as a float Graph; input_shape overrides (C, H, W).
 
     The input's first axis is the batch: hwconv's frames. Each frame travels as
-    ``_frame_ir_shape`` says (a rank-1 input is one frame, a vector)."""
+    ``_frame_ir_shape`` says (a rank-1 input is one frame, a vector). Where the graph
+    mixes values across that axis (a softmax, transpose or reshape over it, a constant
+    operand that differs along it), there is no batch: the whole input tensor is one
+    frame, and the refusal of the batch reading is kept only if that fails too."""
     proto = _load(model)
+    try:
+        return _convert(proto, input_shape, whole=False)
+    except _AcrossFrames as first:
+        if input_shape is not None:
+            raise CompileError(str(first.detail), node=first.node, op=first.op,
+                               attribute=first.attribute) from None
+        try:
+            return _convert(proto, None, whole=True)
+        except CompileError:
+            raise CompileError(first.detail, node=first.node, op=first.op,
+                               attribute=first.attribute) from None
+
+
+def _convert(proto: onnx.ModelProto, input_shape, whole: bool) -> ir.Graph:
+    """The graph with the input's first axis as the frames (``whole``: the whole input
+    tensor as one frame)."""
     opset = _opset(proto)
     g = proto.graph
     consts = {}
@@ -230,18 +275,23 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
         raise input_error(f"is of type {kind or 'undefined'}, not a tensor; hwconv takes "
                           f"one image tensor", "type")
     elem = inp.type.tensor_type.elem_type
-    if elem not in FLOAT_TYPES and elem != onnx.TensorProto.UNDEFINED:
+    if elem not in FLOAT_TYPES + NUMBER_TYPES and elem != onnx.TensorProto.UNDEFINED:
         try:
             type_name = onnx.TensorProto.DataType.Name(elem).lower()
         except ValueError:
             type_name = f"type {elem}"
         raise input_error(f"holds {type_name} values; "
-                          f"hwconv compiles networks on float tensors (their fixed-point "
-                          f"formats come from calibration)", "elem_type")
+                          f"hwconv compiles networks on numbers (float or integer tensors, "
+                          f"their fixed-point formats from calibration)", "elem_type")
     dims = [d.dim_value if d.HasField("dim_value") else None
             for d in inp.type.tensor_type.shape.dim]
     lead = 1   # the batch axis leads every tensor, except after a rank-1 input
-    if input_shape is not None:
+    if whole:
+        if not 1 <= len(dims) <= 4 or not all(dims):
+            raise input_error(f"has shape {dims}; as one frame it must have 1 to 4 known "
+                              f"dimensions", "shape")
+        lead, frame = 0, tuple(dims)
+    elif input_shape is not None:
         if len(dims) == 4 and all(dims[1:]) and tuple(dims[1:]) != tuple(input_shape):
             raise CompileError(f"--input-shape {','.join(map(str, input_shape))} does not "
                                f"match the model's input {inp.name!r} of shape {dims}")
@@ -313,12 +363,20 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
         if shape == irshape[src]:
             for o in n.proto.output:
                 alias[o], fshape[o] = src, target
-        elif len(target) == 1 and len(irshape[src]) == 3:
+        elif len(irshape[src]) == 3 and sum(d != 1 for d in target) <= 1:
+            # One axis of values (axes of one aside): the frame as a vector.
             add(ir.Flatten(n.name, (src,)), n.proto.output, fs=target)
         else:
-            raise n.error(f"reshapes each frame from {fs} to {target}, which changes its "
-                          f"layout; hwconv only flattens a frame to a vector or keeps its "
-                          f"layout", attribute)
+            # The values keep their order, but the stream's layout changes.
+            relayout(n.name, src, _arange(n, target, attribute), n.proto.output)
+
+    def relayout(name: str, src: str, index: np.ndarray, outputs, shape=None) -> None:
+        """A Relayout of ``src`` whose output value at each position of the ONNX-shaped
+        ``index`` is input value index[...] (C-major); it travels as ``shape`` (by
+        default, as a frame of index's shape travels)."""
+        shape = shape or _frame_ir_shape(index.shape)
+        add(ir.Relayout(name, (src,), index=np.ascontiguousarray(index).reshape(shape)
+                        .astype(np.int64)), outputs, fs=index.shape)
 
     def batch_axis(n: _Node, axis: int, rank: int, attribute: str) -> int:
         """An ONNX axis as an axis of the frame; the batch axis is refused."""
@@ -327,7 +385,7 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
             raise n.error(f"{attribute}={axis} is out of range for rank {rank}", attribute)
         if a < lead:
             raise n.error(f"{attribute}={axis} is the batch axis; hwconv's frames are the "
-                          f"batch and are computed one by one", attribute)
+                          f"batch and are computed one by one", attribute, across=True)
         return a - lead
 
     def affine(n: _Node, src: str, fs, scale, shift) -> None:
@@ -340,6 +398,39 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
                 fs=fs)
         else:
             add(ir.BatchNorm(n.name, (src,), scale=scale, shift=shift), n.proto.output, fs=fs)
+
+    def linear_map(n: _Node, src: str, fs, fn, attribute: str) -> None:
+        """An op that is affine in the frame's values for fixed constants (a MatMul of
+        stacked matrices, Gemm with a transposed A or a bias per row, Add or Mul by a
+        constant that varies over positions) as one Linear over the flattened frame:
+        its weight columns are ``fn`` of each unit frame, its bias ``fn`` of zeros.
+        ``fn`` takes and returns ONNX tensors with the batch axis (of 1) when there is
+        one; an output whose batch axis is not 1 mixes frames."""
+        size = math.prod(fs)
+        if size > MAX_LINEAR_MAP:
+            raise n.error(f"on frames of shape {tuple(fs)} ({size} values) would be a dense "
+                          f"Linear of more than {MAX_LINEAR_MAP} inputs; not supported",
+                          attribute)
+        shape = ((1,) if lead else ()) + tuple(fs)
+        try:
+            bias = np.asarray(fn(np.zeros(shape)), dtype=np.float64)
+            cols = [np.asarray(fn(np.eye(1, size, k).reshape(shape)), dtype=np.float64)
+                    - bias for k in range(size)]
+        except ValueError as e:
+            # With a batch axis, shapes that only fit the whole tensor mix frames.
+            raise n.error(f"does not apply to frames of shape {tuple(fs)} ({e})",
+                          attribute, across=bool(lead)) from None
+        if lead and (bias.ndim == 0 or bias.shape[0] != 1):
+            raise n.error(f"with {attribute} of this shape mixes or varies across frames "
+                          f"(the batch axis is hwconv's frames)", attribute, across=True)
+        out_fs = bias.shape[lead:]
+        weight = np.stack([c.reshape(-1) for c in cols], axis=1)
+        flat = src
+        if len(irshape[src]) == 3:
+            flat = f"{n.name}/flatten"
+            add(ir.Flatten(flat, (src,)), (), fs=(size,))
+        add(ir.Linear(n.name, (flat,), weight=weight, bias=bias.reshape(-1)), n.proto.output,
+            fs=out_fs)
 
     def binary(n: _Node) -> None:
         """Add or Mul: two tensors, or a tensor and a constant."""
@@ -362,9 +453,9 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
                           f"tensor", what)
         c = c.reshape((1,) * (rank - c.ndim) + c.shape)
         if lead and c.shape[0] != 1:
-            raise n.error(f"the constant {what} of shape {c.shape} differs from frame to "
-                          f"frame (along the batch axis); it must be the same for every "
-                          f"frame", what)
+            raise n.error(f"the constant {what} of shape {consts[cname].shape} differs from "
+                          f"frame to frame (along the batch axis); it must be the same for "
+                          f"every frame", what, across=True)
         c = c[0] if lead else c
         try:
             full = np.broadcast_to(c, fs) if fs else c.reshape(())
@@ -384,10 +475,9 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
             scale = full[0] if len(fs) == 3 else full[0][:, None]
             add(ir.Scale(n.name, (src,), scale=scale), n.proto.output, fs=fs)
             return
-        raise n.error(f"{n.op} by a constant of shape {consts[cname].shape} that varies "
-                      f"over the positions of each channel is not supported; only a "
-                      f"constant per channel{' or per position' if n.op == 'Mul' else ''}",
-                      what)
+        full_c = consts[cname].astype(np.float64)
+        linear_map(n, src, fs, (lambda x: x * full_c) if n.op == "Mul" else
+                   (lambda x: x + full_c), what)
 
     def fold(n: _Node) -> bool:
         """Shape ops on constants (a Transpose of weights, ...) become constants."""
@@ -436,9 +526,14 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
             if opset < 7 and not n.attr("is_test", 0):
                 raise n.error("is_test=0 runs dropout in training mode; export the model in "
                               "eval mode (is_test=1)", "is_test")
-            if has_input(n, 2) and bool(const(n, 2, "training_mode").reshape(-1)[0]):
-                raise n.error("training_mode=True drops values at random; export the model "
-                              "in eval mode", "training_mode")
+            ratio = float(const(n, 1, "ratio").reshape(-1)[0]) if has_input(n, 1) else \
+                float(n.attr("ratio", 0.5))
+            # In training mode a ratio of 0 drops nothing: the output is the input.
+            if has_input(n, 2) and bool(const(n, 2, "training_mode").reshape(-1)[0]) and \
+                    ratio != 0:
+                raise n.error(f"training_mode=True with ratio={ratio:g} drops values at "
+                              f"random; export the model in eval mode (or use ratio 0)",
+                              "training_mode")
             mask = n.proto.output[1] if len(n.proto.output) > 1 else ""
             if mask and (any(mask in m.input for m in g.node) or
                          any(mask == o.name for o in g.output)):
@@ -455,13 +550,23 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
             # exactly hwconv's channels at each position.
             channels = len(fs) <= 1 or (opset >= 13 and (len(fs) < 4 or fs[1] == 1)) or \
                 (opset < 13 and math.prod(fs[1:]) == 1)
-            if fa != 0 or not channels:
-                raise n.error(f"axis={axis} on a tensor of shape {fs} is not supported; "
-                              f"softmax runs across channels (axis=1"
-                              f"{'' if opset >= 13 else ', opset 13 or later for maps'})",
-                              "axis")
             kind = ir.Softmax if n.op == "Softmax" else ir.LogSoftmax
-            add(kind(n.name, (src,)), n.proto.output)
+            if fa == 0 and channels:
+                add(kind(n.name, (src,)), n.proto.output)
+                continue
+            # Another axis (or, before opset 13, the axes from it on, flattened): a
+            # Relayout makes those values the channels of each position, and another
+            # one puts the result back.
+            group = list(range(fa, fa + 1 if opset >= 13 else len(fs)))
+            rest = [a for a in range(len(fs)) if a not in group]
+            g_size = math.prod(fs[a] for a in group)
+            fwd = _arange(n, fs, "axis").transpose(group + rest)
+            fwd = fwd.reshape(g_size, -1, 1)
+            relayout(f"{n.name}/to_channels", src, fwd, (), shape=fwd.shape)
+            add(kind(f"{n.name}/across", (f"{n.name}/to_channels",)), (), fs=fwd.shape)
+            back = np.argsort(fwd.reshape(-1)).reshape(fs)
+            relayout(n.name, f"{n.name}/across", back, n.proto.output,
+                     shape=irshape[src])
         elif n.op == "ArgMax":
             n.only("axis", (1,), 0, "only the channel axis (axis=1) is supported")
             n.only("select_last_index", (0,), 0, "use select_last_index=0")
@@ -533,36 +638,34 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
                 raise n.error(f"kernel_shape={k} on frames of shape {fs} is not supported; "
                               f"give a 1-D or 2-D kernel", "kernel_shape")
             strides, dilations, pads = _spatial(n, fs, k)
-            if any(d != 1 for d in dilations):
-                raise n.error(f"dilations={dilations} is not supported; dilated pooling "
-                              f"comes later", "dilations")
             n.only("storage_order", (0,), 0, "use storage_order=0")
             if n.op == "LpPool":
                 n.only("ceil_mode", (0,), 0, "use ceil_mode=0 (or pad explicitly)")
             ceil_mode = bool(n.only("ceil_mode", (0, 1), 0, "use 0 or 1"))
-            if len(k) == 3:
-                if n.op != "AveragePool":
-                    raise n.error(f"3-D {n.op} (kernel_shape={k}) is not supported; only "
-                                  f"AveragePool and Conv are over volumes", "kernel_shape")
-                _avgpool3d(n, src, fs, k, strides, pads, ceil_mode,
-                           bool(n.attr("count_include_pad", 0)), add)
-                continue
-            k, strides, _, pads = _as_2d(k, strides, dilations, pads)
-            if n.op == "LpPool":
-                p = n.attr("p", 2)
-                if not 1 <= p <= 4:
-                    raise n.error(f"p={p} is not supported; use 1 <= p <= 4", "p")
-                # ONNX LpPool sums the powers (no mean), unlike Torch7's SpatialLPPooling.
-                add(ir.LpPool2d(n.name, (src,), kernel=k, pads=pads, mean=False, p=p,
-                                stride=strides), n.proto.output)
-                continue
             extra = {}
             kind = ir.MaxPool2d
             if n.op == "AveragePool":
                 kind = ir.AvgPool2d
                 extra["count_include_pad"] = bool(n.attr("count_include_pad", 0))
+            elif n.op == "LpPool":
+                p = n.attr("p", 2)
+                if not 1 <= p <= 4:
+                    raise n.error(f"p={p} is not supported; use 1 <= p <= 4", "p")
+                # ONNX LpPool sums the powers (no mean), unlike Torch7's SpatialLPPooling.
+                kind, extra = ir.LpPool2d, dict(mean=False, p=p)
+            if len(k) == 3:
+                if n.op == "AveragePool":
+                    _avgpool3d(n, src, fs, k, strides, dilations, pads, ceil_mode,
+                               extra["count_include_pad"], add)
+                else:
+                    _pool3d(n, src, fs, kind, k, strides, dilations, pads, ceil_mode, extra,
+                            add, relayout, irshape.__getitem__)
+                continue
+            k, strides, dilations, pads = _as_2d(k, strides, dilations, pads)
+            if kind is not ir.LpPool2d:
+                extra["ceil_mode"] = ceil_mode
             add(kind(n.name, (src,), kernel=k, stride=strides, pads=pads,
-                     ceil_mode=ceil_mode, **extra), n.proto.output)
+                     dilation=dilations, **extra), n.proto.output)
         elif n.op in ("GlobalAveragePool", "GlobalMaxPool"):
             if len(fs) == 4 and fs[1] != 1:
                 raise n.error(f"global pooling of a volume {fs} is not supported (its depth "
@@ -576,7 +679,7 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
             if lead and (a == 0 or math.prod(fs[:a - 1]) != 1):
                 raise n.error(f"axis={axis} makes rows that are not whole frames (the "
                               f"batch axis is hwconv's frames); only axis=1 is supported",
-                              "axis")
+                              "axis", across=True)
             target = (math.prod(fs[a - 1:]),) if lead else \
                 (math.prod(fs[:a]), math.prod(fs[a:]))
             view(n, src, fs, target, "axis")
@@ -590,13 +693,13 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
                 if not (out and (out[0] is None or out[0] == dims[0] or
                                  (out[0] == -1 and -1 not in out[1:]))):
                     raise n.error(f"shape={shape} moves values across frames (the batch "
-                                  f"axis is hwconv's frames)", "shape")
+                                  f"axis is hwconv's frames)", "shape", across=True)
                 out = out[1:]
             total, known = math.prod(fs), math.prod(d for d in out if d != -1)
             if out.count(-1) > 1 or None in out or known == 0 or total % known or \
                     (-1 not in out and known != total):
                 raise n.error(f"shape={shape} moves values across frames or does not fit "
-                              f"the frame {fs}", "shape")
+                              f"the frame {fs}", "shape", across=bool(lead))
             view(n, src, fs, [total // known if d == -1 else d for d in out], "shape")
         elif n.op in ("Squeeze", "Unsqueeze"):
             axes = (n.attr("axes", ()) or None) if opset < 13 else \
@@ -622,18 +725,20 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
             if sorted(perm) != list(range(rank)):
                 raise n.error(f"perm={perm} is not a permutation of the {rank} axes", "perm")
             if lead and perm[0] != 0:
-                raise n.error(f"perm={perm} moves the batch axis (hwconv's frames)", "perm")
+                raise n.error(f"perm={perm} moves the batch axis (hwconv's frames)", "perm",
+                              across=True)
             fperm = [p - lead for p in perm[lead:]]
             moved = [p for p in fperm if fs[p] != 1]
             if moved != sorted(moved):
-                raise n.error(f"perm={perm} reorders the values of each frame {fs}; hwconv "
-                              f"has no transpose (it needs a frame buffer)", "perm")
+                relayout(n.name, src, _arange(n, fs, "perm").transpose(fperm),
+                         n.proto.output)
+                continue
             view(n, src, fs, [fs[p] for p in fperm], "perm")
         elif n.op == "Pad":
             mode = n.attr("mode", "constant")
-            if mode != "constant":
-                raise n.error(f"mode={mode!r} is not supported; only constant padding is",
-                              "mode")
+            if mode not in ("constant", "edge", "reflect", "wrap"):
+                raise n.error(f"mode={mode!r} is not supported; use constant, edge, reflect "
+                              f"or wrap", "mode")
             rank = lead + len(fs)
             if opset < 11:
                 pads, value, axes = n.attr("pads", n.attr("paddings", ())), \
@@ -651,10 +756,25 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
             for a, pb, pe in zip(axes, pads[:len(axes)], pads[len(axes):]):
                 begin[a], end[a] = int(pb), int(pe)
             batch_pads = lead and (begin[0] or end[0])
+            if batch_pads:
+                raise n.error(f"pads={list(pads)} pads the batch axis (hwconv's frames)",
+                              "pads", across=True)
             begin, end = begin[lead:], end[lead:]
+            if mode != "constant" and min(pads) >= 0:
+                # Every output value is one of the input's: a Relayout by numpy's own
+                # padding of the value indices (edge, reflect and wrap as ONNX's).
+                _arange(n, [d + b + e for d, b, e in zip(fs, begin, end)], "pads")
+                try:
+                    index = np.pad(_arange(n, fs, "pads"),
+                                   list(zip(begin, end)), mode=mode)
+                except ValueError as e:
+                    raise n.error(f"pads={list(pads)} with mode={mode!r} do not fit the "
+                                  f"frame {fs} ({e})", "pads") from None
+                relayout(n.name, src, index, n.proto.output)
+                continue
             spatial = {2: (1,), 3: (1, 2)}.get(len(fs), ())
-            if min(pads) < 0 or batch_pads or any((begin[a] or end[a]) and a not in spatial
-                                                  for a in range(len(fs))):
+            if min(pads) < 0 or any((begin[a] or end[a]) and a not in spatial
+                                    for a in range(len(fs))):
                 raise n.error(f"pads={list(pads)} is not supported; only non-negative pads "
                               f"of a map's or a signal's spatial axes", "pads")
             if not any(begin) and not any(end):
@@ -675,30 +795,33 @@ def load_onnx(model, input_shape: tuple[int, int, int] | None = None) -> ir.Grap
                           connections=np.eye(c, dtype=bool)),
                 n.proto.output, fs=[d + b + e for d, b, e in zip(fs, begin, end)])
         elif n.op == "Gemm":
-            n.only("transA", (0,), 0, "A's rows are the frames (the batch axis): the "
-                   "activations must come first, untransposed")
-            if len(fs) != 1:
-                raise n.error(f"A has frames of shape {fs}; Gemm takes vectors (N, K)", "A")
-            alpha, beta = n.attr("alpha", 1.0), n.attr("beta", 1.0)
+            alpha, beta = float(n.attr("alpha", 1.0)), float(n.attr("beta", 1.0))
+            trans_a, trans_b = n.attr("transA", 0), n.attr("transB", 0)
             w = const(n, 1, "B")
-            if not n.attr("transB", 0):
+            if w.ndim != 2:
+                raise n.error(f"B of shape {w.shape} is not a matrix", "B")
+            if not trans_b:
                 w = w.T
-            b = const(n, 2, "C") if has_input(n, 2) else np.zeros(w.shape[0])
-            b = np.broadcast_to(b.reshape(-1), (w.shape[0],)) if b.size in (1, w.shape[0]) \
-                else None
-            if b is None:
-                raise n.error(f"bias C of shape {const(n, 2, 'C').shape} differs from frame to "
-                              f"frame (row to row); it must have one value per output", "C")
-            add(ir.Linear(n.name, (src,), weight=alpha * w, bias=beta * np.array(b)),
-                n.proto.output, fs=(w.shape[0],))
+            c = const(n, 2, "C") if has_input(n, 2) else np.zeros(w.shape[0])
+            if len(fs) == 1 and lead and not trans_a and c.size in (1, w.shape[0]):
+                b = np.broadcast_to(c.reshape(-1), (w.shape[0],))
+                add(ir.Linear(n.name, (src,), weight=alpha * w, bias=beta * np.array(b)),
+                    n.proto.output, fs=(w.shape[0],))
+                continue
+            # A transposed, a bias per row, or the whole input one matrix: y is affine
+            # in A's values all the same.
+            if len(fs) + lead != 2:
+                raise n.error(f"A has frames of shape {fs}; Gemm takes a matrix", "A")
+            wt = w.T
+            linear_map(n, src, fs, lambda a: alpha * ((a.T if trans_a else a) @ wt) +
+                       beta * c, "transA" if trans_a else "C")
         elif n.op == "MatMul":
-            if len(fs) != 1:
-                raise n.error(f"A has frames of shape {fs} (stacks of matrices); MatMul "
-                              f"takes vectors (N, K) times a constant matrix", "A")
             bm = const(n, 1, "B")
-            if bm.ndim not in (1, 2):
-                raise n.error(f"B of shape {bm.shape} is a stack of matrices; only a "
-                              f"2-D B is supported", "B")
+            if len(fs) != 1 or bm.ndim not in (1, 2):
+                # Stacks of matrices (or a stack of B): affine in A's values.
+                linear_map(n, src, fs, lambda a: np.matmul(a, bm),
+                           "A" if len(fs) != 1 else "B")
+                continue
             w = bm[None, :] if bm.ndim == 1 else bm.T
             out_fs = () if bm.ndim == 1 else (w.shape[0],)
             nxt = onnx_nodes[i] if i < len(onnx_nodes) else None
@@ -756,27 +879,54 @@ def _conv3d(n: _Node, src, fs, w, b, groups, strides, dilations, pads, add) -> N
         n.proto.output, fs=lambda out: (o, d_out, out[1], out[2]))
 
 
-def _avgpool3d(n: _Node, src, fs, k, strides, pads, ceil_mode, count_include_pad,
+def _pool3d(n: _Node, src, fs, kind, k, strides, dilations, pads, ceil_mode, extra, add,
+            relayout, shape) -> None:
+    """3-D max or Lp pooling over a (C, D, H, W) volume (a (C*D, H, W) map), separably:
+    2-D pooling of every depth plane, a Relayout that makes depth the rows of a
+    (C, D, H'*W') map, pooling along those rows, and a Relayout back. The maximum of a
+    box is the maximum over depth of the planes' maxima; Lp pooling's root of a sum of
+    p-th powers likewise nests (the inner roots are raised to p again)."""
+    c, depth = fs[0], fs[1]
+    plane = f"{n.name}/plane"
+    common = dict(ceil_mode=ceil_mode) if kind is not ir.LpPool2d else {}
+    common.update(extra)
+    add(kind(plane, (src,), kernel=tuple(k[1:]), stride=tuple(strides[1:]),
+             dilation=tuple(dilations[1:]), pads=(pads[1], pads[2], pads[4], pads[5]),
+             **common), (), fs=lambda out: (c, depth, out[1], out[2]))
+    _, ho, wo = shape(plane)
+    # (C, D, H'*W'): the same values in the same order, depth now the rows of C lanes.
+    rows = _arange(n, (c, depth, ho, wo), "kernel_shape")
+    relayout(f"{n.name}/depth_rows", plane, rows, (), shape=(c, depth, ho * wo))
+    add(kind(f"{n.name}/depth", (f"{n.name}/depth_rows",), kernel=(k[0], 1),
+             stride=(strides[0], 1), dilation=(dilations[0], 1),
+             pads=(pads[0], 0, pads[3], 0), **common), (), fs=lambda out: out)
+    d_out = shape(f"{n.name}/depth")[1]
+    back = _arange(n, (c, d_out, ho, wo), "kernel_shape")
+    relayout(n.name, f"{n.name}/depth", back, n.proto.output)
+
+
+def _avgpool3d(n: _Node, src, fs, k, strides, dilations, pads, ceil_mode, count_include_pad,
                add) -> None:
     """3-D average pooling over a (C, D, H, W) volume (a (C*D, H, W) map): the mean over
     each depth window as a 1x1 convolution (weight 1/count on the window's channels),
     then 2-D average pooling. The divisor of a box is the product of its counts along
     each axis, so this is the same mean (up to the rounding of 1/count)."""
     c, depth = fs[0], fs[1]
-    kd, sd, before, after = k[0], strides[0], pads[0], pads[3]
-    d_out = _pooled_extent(depth, kd, sd, before, after, ceil_mode)
+    kd, sd, dd, before, after = k[0], strides[0], dilations[0], pads[0], pads[3]
+    d_out = _pooled_extent(depth, (kd - 1) * dd + 1, sd, before, after, ceil_mode)
     weight = np.zeros((c, d_out, c, depth))
     for od in range(d_out):
-        start = od * sd - before
+        taps = od * sd - before + np.arange(kd) * dd
         lo, hi = (-before, depth + after) if count_include_pad else (0, depth)
-        count = min(start + kd, hi) - max(start, lo)
-        for d in range(max(start, 0), min(start + kd, depth)):
+        count = int(((taps >= lo) & (taps < hi)).sum())
+        for d in taps[(taps >= 0) & (taps < depth)]:
             weight[np.arange(c), od, np.arange(c), d] = 1 / count
     depth_node = f"{n.name}/depth"
     add(ir.Conv2d(depth_node, (src,), weight=weight.reshape(c * d_out, c * depth, 1, 1),
                   bias=np.zeros(c * d_out), connections=weight.reshape(c * d_out, -1) != 0),
         (), fs=())
     add(ir.AvgPool2d(n.name, (depth_node,), kernel=tuple(k[1:]), stride=tuple(strides[1:]),
+                     dilation=tuple(dilations[1:]),
                      pads=(pads[1], pads[2], pads[4], pads[5]), ceil_mode=ceil_mode,
                      count_include_pad=count_include_pad),
         n.proto.output, fs=lambda out: (c, d_out, out[1], out[2]))

@@ -30,7 +30,8 @@ __all__ = ["lower"]
 def _lower_lppool(node: ir.LpPool2d) -> list[ir.Node]:
     n = node.kernel[0] * node.kernel[1]
     p, name = node.p, node.name
-    pool = dict(kernel=node.kernel, stride=node.stride, pads=node.pads)
+    pool = dict(kernel=node.kernel, stride=node.stride, pads=node.pads,
+                dilation=node.dilation)
     gain = n ** (-1 / p) if node.mean else 1.0   # (sum / n) ** (1/p) = sum ** (1/p) / n ** (1/p)
     if p == 2:
         return [ir.Square(f"{name}/square", node.inputs),
