@@ -27,11 +27,28 @@ def _pad(x: np.ndarray, pads) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)))
 
 
+def _exact_products(spec: str, x: np.ndarray, w: np.ndarray, bound: float) -> np.ndarray:
+    """einsum of integers, exactly. Sums of products whose magnitudes add up to less than
+    2**53 are exact in float64 (every partial sum is an integer float64 holds), and BLAS
+    does them many times faster than int64; beyond that, int64."""
+    if x.dtype.kind != "i" or bound >= 2.0 ** 53:
+        return np.einsum(spec, x, w, optimize=True)
+    y = np.einsum(spec, x.astype(np.float64), w.astype(np.float64), optimize=True)
+    return np.rint(y).astype(np.int64)
+
+
+def _sum_bound(x: np.ndarray, w: np.ndarray, axes) -> float:
+    """An upper bound on |sum of products| of any output: max |x| times its largest |w| row."""
+    if x.size == 0 or w.size == 0:
+        return 0.0
+    return float(np.abs(x).max()) * float(np.abs(w).sum(axis=axes).max())
+
+
 def _conv(x, w, b, node: ir.Conv2d):
     w = ir.dilate(w, node.dilation)
     win = _windows(_pad(x, node.pads), node.kernel, node.stride)
-    # Accumulate in int64 (exact) or float64; einsum on int64 stays exact.
-    return np.einsum("nchwij,ocij->nohw", win, w, optimize=True) + b[None, :, None, None]
+    y = _exact_products("nchwij,ocij->nohw", win, w, _sum_bound(x, w, (1, 2, 3)))
+    return y + b[None, :, None, None]
 
 
 def _pool_windows(node: ir.Pool2d, x: np.ndarray) -> np.ndarray:
@@ -83,7 +100,8 @@ def _weighted(node, x, in_fixed):
         w, b = node.weight.astype(np.float64), node.bias.astype(np.float64)
     else:
         w, b = ir.weight_ints(node), ir.bias_ints(node, in_fixed)
-    y = _conv(x, w, b, node) if isinstance(node, ir.Conv2d) else x @ w.T + b[None, :]
+    y = _conv(x, w, b, node) if isinstance(node, ir.Conv2d) else \
+        _exact_products("nk,ok->no", x, w, _sum_bound(x, w, 1)) + b[None, :]
     return y if in_fixed is None else requantize(y, ir.acc_frac(node, in_fixed), node.fixed)
 
 

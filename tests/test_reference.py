@@ -116,3 +116,23 @@ def test_log_softmax_within_documented_lsbs(shape):
     err = np.abs(hw - fl) / g.output.fixed.lsb
     assert err.max() <= 4   # docs/numerics.md
     assert (hw.argmax(axis=1) == fl.argmax(axis=1)).all()
+
+
+@pytest.mark.parametrize("bits", [8, 16, 24, 26])   # 26: sums past 2**53
+def test_sums_of_products_are_exact_below_and_beyond_float64s_integers(bits):
+    # Below 2**53 the sums run in float64 (BLAS), beyond it in int64: both must equal
+    # exact Python integer arithmetic, to the last unit.
+    rng = np.random.default_rng(bits)
+    top = 1 << (bits - 1)
+    x = rng.integers(-top, top, (2, 3, 5, 5))
+    w = rng.integers(-top, top, (4, 3, 3, 3))
+    x[0, :, :3, :3], w[0] = top - 1, top - 1     # one window at the largest magnitudes
+    win = reference._windows(x, (3, 3), (1, 1))
+    got = reference._exact_products("nchwij,ocij->nohw", win, w,
+                                    reference._sum_bound(x, w, (1, 2, 3)))
+    want = np.array([[[[sum(int(a) * int(b) for a, b in zip(win[n, :, i, j].ravel(),
+                                                             w[o].ravel()))
+                        for j in range(3)] for i in range(3)] for o in range(4)]
+                     for n in range(2)], dtype=object)
+    assert got.dtype == np.int64
+    assert (got.astype(object) == want).all()

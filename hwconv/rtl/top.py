@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
@@ -17,22 +18,31 @@ from .linear import LinearUnit
 from .fork import Broadcast
 from .join import AddUnit, RepeatUnit
 from .pool import ChannelReduceUnit, GlobalPoolUnit, Pool2dUnit
+from .relayout import RelayoutUnit
 from .normalized import Divide, NormalizedTableUnit
 from .scale import ScaleUnit
 from .serial import LaneSerial, serial_lanes
 from .stream import pixel_signature
 
-__all__ = ["DataflowTop", "stream_shapes", "build_unit", "DEFAULT_LANES"]
+__all__ = ["DataflowTop", "stream_shapes", "build_unit", "flatten_is_view", "DEFAULT_LANES"]
 
 DEFAULT_LANES = 32
 
 
+def flatten_is_view(graph: ir.Graph, node: ir.Node) -> bool:
+    """A Flatten read only by Linear layers is a change of view (LinearUnit reads the map
+    directly); any other reader (the Output, an activation) gets the vector's one beat
+    from a Relayout unit."""
+    readers = graph.consumers(node.name)
+    return bool(readers) and all(isinstance(r, ir.Linear) for r in readers)
+
+
 def stream_shapes(graph: ir.Graph) -> dict[str, tuple[int, int, int]]:
     """The (C, H, W) shape in which each node's output travels: vectors as (N, 1, 1) beats,
-    and Flatten leaves the stream as it was (LinearUnit reads the map directly)."""
+    and a Flatten before a Linear leaves the stream as it was (``flatten_is_view``)."""
     shapes = {}
     for node in graph.nodes:
-        if isinstance(node, ir.Flatten):
+        if isinstance(node, ir.Flatten) and flatten_is_view(graph, node):
             shapes[node.name] = shapes[node.inputs[0]]
         else:
             s = graph.shape(node.name)
@@ -42,9 +52,15 @@ def stream_shapes(graph: ir.Graph) -> dict[str, tuple[int, int, int]]:
 
 def build_unit(graph: ir.Graph, node: ir.Node, in_shape, lanes=DEFAULT_LANES):
     """The RTL unit of one node, or None for nodes that are only a change of view."""
-    if isinstance(node, (ir.Input, ir.Output, ir.Flatten)):
+    if isinstance(node, (ir.Input, ir.Output)) or \
+            (isinstance(node, ir.Flatten) and flatten_is_view(graph, node)):
         return None
     in_fixed = graph.in_fixed(node)
+    if isinstance(node, (ir.Relayout, ir.Flatten)):
+        out = graph.shape(node.name)
+        out_stream = out if len(out) == 3 else (out[0], 1, 1)
+        index = node.index if isinstance(node, ir.Relayout) else np.arange(out[0])
+        return RelayoutUnit(in_shape, out_stream, index, in_fixed.width)
     if isinstance(node, ir.Repeat):
         return RepeatUnit(in_shape[0], in_fixed.width, node.shape[1] * node.shape[2])
     if isinstance(node, (ir.Add, ir.Sub, ir.Max)):
@@ -102,10 +118,12 @@ def held_beats(node: ir.Node, in_shape) -> int:
     if in_shape is None or isinstance(node, (ir.Flatten, ir.Output)):
         return 0
     _, h, w = in_shape
+    if isinstance(node, ir.Relayout):   # a frame in each of its two banks
+        return 2 * h * w + 4
     if isinstance(node, (ir.Linear, ir.GlobalPool)):
         return h * w + 4
     if hasattr(node, "kernel"):
-        kh, kw = node.kernel
+        kh, kw = node.extent if isinstance(node, ir.Pool2d) else node.kernel
         t, l, b, r = getattr(node, "pads", (0, 0, 0, 0))
         return (w + l + r) * (kh - 1) + kw + 6
     return 3
@@ -219,7 +237,18 @@ class DataflowTop(wiring.Component):
             if isinstance(node, ir.Input):
                 publish(node.name, wiring.flipped(self.i))
             elif isinstance(node, ir.Output):
-                wiring.connect(m, ready[node.inputs[0]].pop(0), wiring.flipped(self.o))
+                upstream = ready[node.inputs[0]].pop(0)
+                if not self.units:
+                    # A graph that computes nothing (Input straight to Output) still
+                    # gets a clocked stage, so the design has its clock and reset.
+                    m.submodules.passthrough = fifo = SyncFIFOBuffered(
+                        width=len(upstream.payload.as_value()), depth=self.fifo_depth)
+                    m.d.comb += [fifo.w_data.eq(upstream.payload),
+                                 fifo.w_en.eq(upstream.valid), upstream.ready.eq(fifo.w_rdy)]
+                    m.d.comb += [self.o.payload.eq(fifo.r_data), self.o.valid.eq(fifo.r_rdy),
+                                 fifo.r_en.eq(self.o.ready)]
+                else:
+                    wiring.connect(m, upstream, wiring.flipped(self.o))
             elif node.name not in self.units:      # a change of view only (Flatten)
                 publish(node.name, ready[node.inputs[0]].pop(0))
             else:
