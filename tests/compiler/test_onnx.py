@@ -270,3 +270,79 @@ def test_log_softmax_matches_onnxruntime():
                    in_shape=(1, 2, 3, 3), opset=13, out_shape=[1, 10])
     x = rng.normal(0, 1, (4, 2, 3, 3))
     np.testing.assert_allclose(reference.run_float(load_onnx(m), x), ort_run(m, x), atol=1e-5)
+
+
+def _model_x(model, n=3, seed=5):
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    return np.random.default_rng(seed).normal(0, 1, (n, *dims[1:]))
+
+
+@pytest.mark.parametrize("op,attrs,kinds", [
+    ("MaxPool", dict(kernel_shape=[2, 2], dilations=[2, 2], pads=[1, 1, 0, 1]),
+     ["MaxPool2d"]),
+    ("AveragePool", dict(kernel_shape=[3, 2], dilations=[2, 3], strides=[2, 1],
+                         ceil_mode=1, pads=[1, 1, 1, 1]), ["AvgPool2d"]),
+    ("LpPool", dict(kernel_shape=[2, 2], dilations=[2, 2], p=3), ["LpPool2d"]),
+    ("Transpose", dict(perm=[0, 1, 3, 2]), ["Relayout"]),
+    ("Pad", dict(mode="reflect", pads=[0, 0, 2, 1, 0, 0, 1, 2]), ["Relayout"]),
+    ("Softmax", dict(axis=2), ["Relayout", "Softmax", "Relayout"]),
+])
+def test_dilated_pooling_and_relayouts_match_onnxruntime(op, attrs, kinds):
+    # Pad's pads as an attribute; dilated AveragePool and LpPool from opset 19 and 18.
+    opset = 10 if op == "Pad" else 19 if op in ("AveragePool", "LpPool") else 13
+    m = make_model([helper.make_node(op, ["x"], ["y"], name="n", **attrs)], {},
+                   in_shape=(1, 2, 7, 6), opset=opset)
+    g = load_onnx(m)
+    assert [type(n).__name__ for n in g.nodes][1:-1] == kinds
+    x = _model_x(m)
+    np.testing.assert_allclose(reference.run_float(g, x), ort_run(m, x), atol=1e-5)
+
+
+def test_3d_max_pooling_matches_onnxruntime():
+    m = make_model([helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2, 2],
+                                     strides=[2, 1, 2], pads=[1, 0, 0, 0, 1, 1],
+                                     dilations=[1, 2, 1])], {}, in_shape=(1, 2, 5, 6, 5))
+    g = load_onnx(m)
+    assert [type(n).__name__ for n in g.nodes] == ["Input", "MaxPool2d", "Relayout",
+                                                     "MaxPool2d", "Relayout", "Output"]
+    x = _model_x(m)
+    want = ort_run(m, x)   # a (C, D, H, W) volume travels as a (C*D, H, W) map
+    got = reference.run_float(g, x.reshape(len(x), -1, *x.shape[3:]))
+    np.testing.assert_allclose(got.reshape(want.shape), want, atol=1e-6)
+
+
+def test_a_graph_mixing_across_the_first_axis_takes_the_whole_tensor_as_one_frame():
+    # Softmax over axis 0: no batch; the (3, 4, 5) tensor is one frame, axis 0 its channels.
+    m = make_model([helper.make_node("Softmax", ["x"], ["y"], name="sm", axis=0)], {},
+                   in_shape=(3, 4, 5))
+    g = load_onnx(m)
+    assert g.input.shape == (3, 4, 5)
+    x = np.random.default_rng(2).normal(0, 1, (3, 4, 5))
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"x": x.astype(np.float32)})[0]
+    np.testing.assert_allclose(reference.run_float(g, x[None])[0], want, atol=1e-6)
+    # Per-frame graphs keep the batch.
+    assert load_onnx(make_model([helper.make_node("Relu", ["x"], ["y"])], {},
+                                in_shape=(3, 4, 5))).input.shape == (4, 5, 1)
+
+
+def test_affine_ops_without_a_kind_become_one_linear():
+    rng = np.random.default_rng(8)
+    b = rng.normal(0, 1, (2, 5, 3))
+    m = make_model([helper.make_node("MatMul", ["x", "b"], ["y"], name="mm")], {"b": b},
+                   in_shape=(1, 2, 4, 5))
+    g = load_onnx(m)
+    assert [type(n).__name__ for n in g.nodes] == ["Input", "Flatten", "Linear", "Output"]
+    x = _model_x(m)
+    np.testing.assert_allclose(reference.run_float(g, x), ort_run(m, x).reshape(len(x), -1),
+                               atol=1e-5)
+
+
+def test_integer_inputs_are_numbers():
+    m = make_model([helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2])],
+                   {})
+    m.graph.input[0].type.tensor_type.elem_type = onnx.TensorProto.UINT8
+    assert [type(n).__name__ for n in load_onnx(m).nodes] == ["Input", "MaxPool2d", "Output"]
+    m.graph.input[0].type.tensor_type.elem_type = onnx.TensorProto.STRING
+    assert refused(m, r"pool \(MaxPool\): reads the model's input 'x', which holds string "
+                      r"values").attribute == "elem_type"

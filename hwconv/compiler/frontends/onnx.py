@@ -1,16 +1,20 @@
 """ONNX to a float hwconv Graph (opsets 6 to 25).
 
 Supported: Conv (1-D, 2-D and 3-D; any stride, zero padding or auto_pad, dilation, groups,
-bias), Relu, Abs, Tanh, Sigmoid, Shrink, Clip, MaxPool, AveragePool (ceil_mode,
-count_include_pad; AveragePool also 3-D), LpPool (1 <= p <= 4), GlobalAveragePool,
-GlobalMaxPool, BatchNormalization, LRN, Softmax and LogSoftmax across channels, ArgMax,
-Gemm, MatMul (followed by Add), Add of two tensors, Add and Mul by a constant per channel
-(Mul also per position), constant Pad of the spatial axes, Flatten, Reshape, Squeeze,
-Unsqueeze and Transpose where they keep each frame's layout (or flatten it to a vector),
-shape ops on constants (folded), and the no-ops Identity and Dropout.
+bias), Relu, Abs, Tanh, Sigmoid, Shrink, Clip, MaxPool, AveragePool and LpPool (1-D, 2-D
+and 3-D; dilations, ceil_mode, count_include_pad), GlobalAveragePool, GlobalMaxPool,
+BatchNormalization, LRN, Softmax and LogSoftmax along any axis, ArgMax, Gemm (transA,
+transB, a bias per row), MatMul (stacks of matrices too; followed by Add), Add of two
+tensors, Add and Mul by constants, Pad (constant on the spatial axes; edge, reflect and
+wrap on any), Flatten, Reshape, Squeeze, Unsqueeze and Transpose of any frame axes,
+shape ops on constants (folded), and the no-ops Identity and Dropout (training mode with
+ratio 0 too). Integer inputs are taken as the numbers they hold.
 
-The input's first axis is the batch, hwconv's frames (a rank-1 input is one frame).
-A frame (C, L) travels as a (C, L, 1) map, a volume (C, D, H, W) as a (C*D, H, W) map.
+The input's first axis is the batch, hwconv's frames (a rank-1 input is one frame); where
+the graph mixes values across it, the whole input tensor is one frame. A frame (C, L)
+travels as a (C, L, 1) map, a volume (C, D, H, W) as a (C*D, H, W) map. Reshapes and
+transposes that move values become a Relayout (a frame buffer read in another order);
+ops that are affine in the frame without a kind of their own, one Linear.
 Anything else is refused with a CompileError naming the node, its op and the attribute.
 """
 from __future__ import annotations
@@ -844,7 +848,28 @@ def _convert(proto: onnx.ModelProto, input_shape, whole: bool) -> ir.Graph:
     if out not in alias:
         raise CompileError(f"output {out!r} is not produced by a supported node")
     nodes.append(ir.Output(out if out not in alias.values() else out + "_out", (alias[out],)))
-    return ir.Graph(tuple(nodes)).verify()
+    return ir.Graph(tuple(_fuse_relayouts(nodes))).verify()
+
+
+def _fuse_relayouts(nodes: list[ir.Node]) -> list[ir.Node]:
+    """A Relayout read only by another Relayout is folded into it (one frame buffer for
+    a reshape, transpose, reshape chain such as PixelShuffle's)."""
+    readers: dict[str, list[ir.Node]] = {}
+    for node in nodes:
+        for i in node.inputs:
+            readers.setdefault(i, []).append(node)
+    by_name = {node.name: node for node in nodes}
+    folded, out = set(), []
+    for node in nodes:
+        first = by_name.get(node.inputs[0]) if node.inputs else None
+        if isinstance(node, ir.Relayout) and isinstance(first, ir.Relayout) and \
+                len(readers[first.name]) == 1:
+            node = ir.replace(node, inputs=first.inputs,
+                              index=first.index.reshape(-1)[node.index])
+            by_name[node.name] = node
+            folded.add(first.name)
+        out.append(node)
+    return [node for node in out if node.name not in folded]
 
 
 def _conv3d(n: _Node, src, fs, w, b, groups, strides, dilations, pads, add) -> None:
