@@ -12,13 +12,15 @@ its input while it sends its header)::
     UDPTx  ->  IPv4Tx  ->  FrameArbiter  ->  EthernetTx  ->  GMIITx
                    ARPResponder  -'
 
-UDPEndpoint puts the three together.
+UDPEndpoint puts the three together; UDPLoopback adds UDPEcho (a store-and-forward
+stage that answers each datagram with its payload) for end-to-end tests.
 
 Header field tables are in :mod:`.headers`; the frame protocol on top of UDP is
 docs/protocol.md (:mod:`hwconv.host.protocol`).
 """
 from .arbiter import FrameArbiter
 from .arp import ARPResponder
+from .echo import UDPEcho
 from .endpoint import UDPEndpoint
 from .eth_rx import EthernetRx
 from .eth_tx import EthernetTx
@@ -26,6 +28,7 @@ from .gmii_rx import GMIIRx
 from .gmii_tx import GMIITx
 from .ipv4_rx import IPv4Rx
 from .ipv4_tx import IPv4Tx
+from .loopback import UDPLoopback
 from .rx_path import UDPReceivePath
 from .tx_path import UDPTransmitPath
 from .udp_rx import UDPRx
@@ -33,4 +36,4 @@ from .udp_tx import UDPTx
 
 __all__ = ["GMIIRx", "EthernetRx", "IPv4Rx", "UDPRx", "UDPReceivePath",
            "UDPTx", "IPv4Tx", "EthernetTx", "GMIITx", "FrameArbiter", "UDPTransmitPath",
-           "ARPResponder", "UDPEndpoint"]
+           "ARPResponder", "UDPEndpoint", "UDPEcho", "UDPLoopback"]

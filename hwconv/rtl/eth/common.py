@@ -9,8 +9,8 @@ from amaranth.lib.wiring import In, Out
 
 from .headers import header_bytes
 
-__all__ = ["frame_layout", "frame_stream", "tx_layout", "tx_stream", "crc32_update", "CRC32_RESIDUE", "HeaderRx",
-           "refuse"]
+__all__ = ["frame_layout", "frame_stream", "tx_layout", "tx_stream", "crc32_update",
+           "CRC32_RESIDUE", "HeaderRx", "refuse"]
 
 #: The CRC register (not inverted) after a frame and its correct FCS have gone through.
 CRC32_RESIDUE = 0xDEBB20E3
