@@ -118,9 +118,11 @@ def _relayout_unit(unit, bits: int) -> dict:
     n_in, n_out = hi * wi, co * ho * wo
     r = _add(_zero(), memory(2 * n_in, ci * bits),
              memory(n_out, _bits(n_in) + _bits(ci), rom=True))
-    counters = 2 * _bits(n_in) + _bits(n_out) + 2 * _bits(co) + _bits(ci) + 8
+    # Yosys on a (4, 16, 16) transpose: 1 RAMB18E1 + 1 RAMB36E1, ~37 LUT and 148 FF
+    # beside its input FIFO.
+    counters = _bits(n_in) + _bits(n_out) + 2 * _bits(co) + 4
     return _add(r, {"ff": 2 * co * bits + counters,
-                    "lut": bits * _mux_luts(ci) + co * bits // 2 + 2 * counters})
+                    "lut": bits * _mux_luts(ci) + counters})
 
 
 def _zero() -> dict:

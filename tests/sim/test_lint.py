@@ -17,9 +17,9 @@ pytestmark = [pytest.mark.verilator,
 
 _CASES = {c[0]: c for c in UNIT_CASES}
 # Elementwise, table, pooling with ceil mode, convolution, normalization (square root and
-# divide), a residual join with its Broadcast, a Linear on a map, a softmax.
+# divide), a residual join with its Broadcast, a Linear on a map, a softmax, a Relayout.
 LINTED = ["relu", "tanh", "maxpool_ceil", "avgpool_exclude_pad", "conv3pad", "conv1x1",
-          "lcn_divisive", "residual", "linear_map", "softmax_vector"]
+          "lcn_divisive", "residual", "linear_map", "softmax_vector", "relayout_transpose"]
 
 _seen: dict[str, set[str]] = {}
 
