@@ -7,11 +7,12 @@ Gigabit Ethernet's line rate; and the host driver's goodput on loopback.
 Receive: UDPReceivePath under Verilator, cocotbext-eth's GmiiSource sending datagrams
 back to back at the minimum gap.  Transmit: UDPEndpoint's transmit path, datagrams
 queued at once into its input (cocotbext-axi), the GMII output watched every cycle.
-Each direction: payload bytes per cycle of the 125 MHz GMII clock in the steady state
-(from the first datagram's first byte to the last one's; the line carries one byte per
-cycle, so this is the fraction of line rate), next to the bound Ethernet itself sets
-(payload / (8 preamble + 42 headers + payload + 4 FCS + 12 gap)), and the share of that
-bound the gateware reaches.  Then (unless --skip-host) the host driver against the
+Loopback: UDPLoopback (receive path, UDPEcho, transmit path), datagrams in through
+GmiiSource, their echoes watched coming out.  Each: payload bytes per cycle of the
+125 MHz GMII clock in the steady state (from the first datagram's first byte to the
+last one's; the line carries one byte per cycle, so this is the fraction of line rate),
+next to the bound Ethernet itself sets (payload / (8 preamble + 42 headers + payload +
+4 FCS + 12 gap), the payload padded to 18), and the share of that bound reached.  Then (unless --skip-host) the host driver against the
 software echo board over real UDP sockets on 127.0.0.1 (hwconv.host.bench).
 """
 from __future__ import annotations
@@ -66,6 +67,18 @@ def tx_run(size: int, frames: int) -> dict:
         return json.loads(out.read_text())
 
 
+def loopback_run(size: int, frames: int) -> dict:
+    from tests.host.test_eth_loopback import loopback_verilog
+    counters, text = loopback_verilog()
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "r.json"
+        run_cocotb(text, "udp_loopback", "bench_eth_loopback", test_dir=HOST,
+                   testcase="test_line_rate", timeout_s=1800,
+                   params={"counters": counters, "result": str(out), "frames": frames,
+                           "size": size})
+        return json.loads(out.read_text())
+
+
 def host_goodput(frames: int) -> None:
     import numpy as np
 
@@ -103,11 +116,12 @@ def main(argv=None) -> int:
 
     print(f"hwconv Ethernet gateware at 125 MHz (GMII, 1 byte/cycle = GbE line rate), "
           f"{args.frames} datagrams back to back per figure, Verilator:")
-    print(f"  {'payload':>8} {'direction':>9} {'bytes/cycle':>11} {'bound':>6} "
+    print(f"  {'payload':>8} {'path':>9} {'bytes/cycle':>11} {'bound':>6} "
           f"{'of bound':>8} {'Mbit/s':>7}  wall")
     worst = {}
     for size in sizes:
-        for name, run in (("receive", rx_run), ("transmit", tx_run)):
+        for name, run in (("receive", rx_run), ("transmit", tx_run),
+                          ("loopback", loopback_run)):
             t0 = time.monotonic()
             r = run(size, args.frames)
             wall = time.monotonic() - t0
