@@ -29,8 +29,8 @@ import numpy as np
 
 from .. import ir
 
-__all__ = ["macs", "cycles", "lanes_used", "resources", "Resources", "parallelism",
-           "RESOURCE_KEYS", "memory_mapping", "ramb18_equivalent"]
+__all__ = ["macs", "cycles", "lanes_used", "logic_lanes", "resources", "Resources", "parallelism",
+           "RESOURCE_KEYS", "memory_mapping", "ramb18_equivalent", "memory_breakdown"]
 
 
 def macs(node: ir.Node, graph: ir.Graph) -> int:
@@ -53,6 +53,12 @@ def parallelism(par) -> tuple[int, int]:
     if isinstance(par, (tuple, list)):
         return int(par[0]), int(par[1])
     return int(par), 1
+
+
+def logic_lanes(par) -> int:
+    """Multipliers whose weights sit in a LUT ROM rather than block RAM: the third item
+    of a ``(lanes, out_lanes, logic_lanes)`` setting, else none."""
+    return int(par[2]) if isinstance(par, (tuple, list)) and len(par) > 2 else 0
 
 
 def lanes_used(node: ir.Node, par) -> int:
@@ -153,10 +159,11 @@ def _mux_luts(k: int) -> int:
 
 def _rom_bit_luts(depth: int) -> int:
     """LUTs per data column of a ROM left to logic: one LUT6 per 64 words (a 6-input
-    function), and about one more per eight of them to combine them with MUXF7/MUXF8
-    and LUTs (measured: 7.7 LUTs per column at 320 words, 17 to 19 at 1024)."""
+    function), and about one more per four of them to combine them with MUXF7/MUXF8
+    and LUTs (measured on 16-bit weights: 6.3 LUTs per column at 320 words, 7.7 on
+    LeNet's, 17 to 22 at 1024, 32.7 at 1632)."""
     n = math.ceil(depth / 64)
-    return n + math.ceil(n / 8) if n > 1 else 1
+    return n + math.ceil(n / 4) if n > 1 else 1
 
 
 def _requant_luts(in_width: int, shift: int, out_width: int) -> int:
@@ -235,15 +242,22 @@ def memory_mapping(depth: int, width: int, rom: bool = False, read_ports: int = 
 
 
 def memory(depth: int, width: int, *, rom: bool = False, read_ports: int = 1,
-           transparent: bool = False, columns: int | None = None) -> dict:
+           transparent: bool = False, columns: int | None = None,
+           logic: bool = False, what: str = "memory") -> dict:
     """Resources of an Amaranth Memory with synchronous read ports, as Yosys maps it.
 
     ``columns``: distinct non-constant data columns of a ROM (all ``width`` by default):
-    a ROM left to logic costs LUTs and read-register flip-flops per column only."""
+    a ROM left to logic costs LUTs and read-register flip-flops per column only.
+    ``logic``: the memory carries rom_style "logic", which memory_libmap obeys.
+    ``what``: its name in ``memory_breakdown``."""
     r = _zero()
     if depth <= 1 and rom:
         return r   # a constant
-    kind, cell, cells, blocks = memory_mapping(depth, width, rom, read_ports, transparent)
+    kind, cell, cells, blocks = ("logic", "", 0, 1) if logic else \
+        memory_mapping(depth, width, rom, read_ports, transparent)
+    if _BREAKDOWN is not None:
+        _BREAKDOWN.append({"what": what, "depth": depth, "width": width, "rom": rom,
+                           "read_ports": read_ports, "kind": kind, "cell": cell, "res": r})
     cols = width if columns is None else columns
     if kind == "logic":
         if rom:
@@ -271,6 +285,22 @@ def memory(depth: int, width: int, *, rom: bool = False, read_ports: int = 1,
     return r
 
 
+_BREAKDOWN: list | None = None   # memory() records into it while memory_breakdown runs
+
+
+def memory_breakdown(node: ir.Node, graph: ir.Graph, in_shape, lanes, **kwargs) -> list[dict]:
+    """Every memory of the node's unit (and its input FIFOs) as ``resources`` counts it:
+    [{"what", "depth", "width", "rom", "read_ports", "kind" (logic / lutram / bram),
+    "cell", "res"}], to see where the block RAM goes."""
+    global _BREAKDOWN
+    _BREAKDOWN = []
+    try:
+        resources(node, graph, in_shape, lanes, **kwargs)
+        return _BREAKDOWN
+    finally:
+        _BREAKDOWN = None
+
+
 def _distinct_columns(bits: np.ndarray) -> int:
     """Distinct non-constant data columns of a ROM given as a (words, width) 0/1 array:
     Yosys merges equal columns and folds constant ones."""
@@ -286,7 +316,7 @@ def fifo(depth: int, width: int) -> dict:
     r = _zero()
     if depth <= 1:
         return _add(r, {"ff": width + 1, "lut": 2})
-    _add(r, memory(depth - 1, width))
+    _add(r, memory(depth - 1, width, what="FIFO"))
     ptr = _bits(depth - 1)
     _add(r, {"ff": 2 * ptr + _bits(depth + 1) + 1,
              "lut": 2 * ptr + _bits(depth + 1) + 2})
@@ -319,11 +349,11 @@ def _window(c: int, h: int, w: int, kernel, stride, bits: int, decoupled: bool,
         # One pixel per word, the kh - 1 row slots one after another; the column read
         # into held registers a row per cycle; slot bases, read count, address adder.
         span = (kh - 1) * w
-        _add(r, memory(span, c * bits))
+        _add(r, memory(span, c * bits, what="line buffer (serial)"))
         _add(r, {"ff": (kh - 1) * c * bits + 3 * _bits(span) + 2 * _bits(kh - 1) + 2,
                  "lut": 4 * _bits(span) + 2 * _bits(kh - 1) + 4})
     elif kh > 1:
-        _add(r, memory(w, (kh - 1) * c * bits, transparent=True))
+        _add(r, memory(w, (kh - 1) * c * bits, transparent=True, what="line buffer"))
     # row, col, their phases, s1_col, s1_valid, s1_emit, o.valid
     _add(r, {"ff": _bits(h) + 2 * _bits(w) + _bits(sh) + _bits(sw) + 3 + c * bits,
              "lut": 2 * (_bits(h) + _bits(w)) + _bits(sh) + _bits(sw) + 8})
@@ -373,13 +403,22 @@ def _mac(mac) -> dict:
                             * _dsps(xb, wb))
     else:
         r["dsp48e1"] += L * P * _dsps(xb, wb)
-        kind = memory_mapping(depth, P * L * wb, True)[0]
-        cols = None
-        if kind == "logic":   # word (g, c) holds lanes (p, l) side by side, wb bits each
-            bits = (weights[..., None] >> np.arange(wb)) & 1          # (G, P, nch, L, wb)
-            cols = _distinct_columns(bits.transpose(0, 2, 1, 3, 4).reshape(depth, -1))
-        # Its read register stays in flip-flops (Yosys leaves the DSP48E1 B register off).
-        _add(r, memory(depth, P * L * wb, rom=True, columns=cols))
+        # Word (g, c) holds lanes (p, l) side by side, wb bits each; the last
+        # ``logic_lanes`` of them are a ROM of their own that Yosys must build from LUTs.
+        Q, k = P * L, mac.logic_lanes
+
+        def lane_bits(lo, hi):
+            w = weights.transpose(0, 2, 1, 3).reshape(depth, Q)[:, lo:hi]
+            return ((w[..., None] >> np.arange(wb)) & 1).reshape(depth, -1)
+
+        if Q > k:
+            kind = memory_mapping(depth, (Q - k) * wb, True)[0]
+            cols = _distinct_columns(lane_bits(0, Q - k)) if kind == "logic" else None
+            # Its read register stays in flip-flops (the DSP48E1 B register is not used).
+            _add(r, memory(depth, (Q - k) * wb, rom=True, columns=cols, what="weights"))
+        if k:
+            _add(r, memory(depth, k * wb, rom=True, logic=True, what="weights (LUT ROM)",
+                           columns=_distinct_columns(lane_bits(Q - k, Q))))
     # Operand multiplexers: each lane picks its window value per chunk (per group and
     # chunk when outputs read different taps); the operand register is the A register.
     select = mac._padded(mac.taps, -1)      # (outputs incl. padding, chunks, lanes)
@@ -396,7 +435,8 @@ def _mac(mac) -> dict:
         bits = (bias[..., None] >> np.arange(ab)) & 1                 # (G, P, ab)
         kind = memory_mapping(G, P * ab, True)[0]
         cols = _distinct_columns(bits.reshape(G, -1)) if kind == "logic" else P * ab
-        _add(r, memory(G, P * ab, rom=True, columns=cols if kind == "logic" else None))
+        _add(r, memory(G, P * ab, rom=True, columns=cols if kind == "logic" else None,
+                       what="bias"))
         r["ff"] += cols   # b3, the second register
     # Accumulators (bias or running sum, plus the new sum: one LUT per bit) and one
     # requantizer per output lane.
@@ -480,7 +520,8 @@ def _table(unit, in_bits: int, x_bits: int = 0) -> dict:
     # One ROM per pair of lanes (two read ports, a true dual-port block RAM), or one for
     # all when every lane looks up the same value.
     for k in range(0, looked_up, 2):
-        _add(r, memory(depth, width, rom=True, read_ports=min(2, looked_up - k)))
+        _add(r, memory(depth, width, rom=True, read_ports=min(2, looked_up - k),
+                       what="table"))
     front = {"ff": 0, "lut": 0, "dsp48e1": 0}      # per distinct lookup
     back = {"ff": unit.out.width, "lut": 0, "dsp48e1": 0}   # per lane
     tin = t.in_fixed.width
@@ -574,7 +615,7 @@ def _unit_resources(node: ir.Node, graph: ir.Graph, in_shape, unit) -> dict:
         # Position ROM (H*W codes) read at row * W + col, the operand stage, one
         # product per lane and its requantizer.
         _, h, w = unit.in_shape
-        _add(r, memory(h * w, unit.ts.width, rom=True))
+        _add(r, memory(h * w, unit.ts.width, rom=True, what="scale ROM"))
         r["dsp48e1"] += c * _dsps(in_t.width, unit.ts.width)
         # The operand goes into the DSP48E1's A register and the rounding constant into
         # its post-adder: the fabric keeps the saturation, the output register, the

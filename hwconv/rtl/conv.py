@@ -26,7 +26,7 @@ class Conv2dUnit(wiring.Component):
     def __init__(self, in_shape, weights: np.ndarray, bias: np.ndarray, *, stride=(1, 1),
                  pads=(0, 0, 0, 0), in_fixed: FixedType, weight_bits: int, acc: FixedType,
                  out: FixedType, lanes: int, taps: np.ndarray | None = None,
-                 out_lanes: int = 1):
+                 out_lanes: int = 1, logic_lanes: int = 0):
         c, h, w = in_shape
         top, left, bottom, right = pads
         self.padded = (c, h + top + bottom, w + left + right)
@@ -34,14 +34,14 @@ class Conv2dUnit(wiring.Component):
         self.kernel = tuple(weights.shape[2:])
         self.mac = MacEngine(c, self.kernel, weights, bias, in_bits=in_fixed.width,
                              weight_bits=weight_bits, acc=acc, out=out, lanes=lanes,
-                             taps=taps, out_lanes=out_lanes)
+                             taps=taps, out_lanes=out_lanes, logic_lanes=logic_lanes)
         # A slow MAC engine leaves time to read the line buffer a row at a time, from a
         # memory (kh - 1) times deeper and narrower: far fewer block RAMs.
         _, hp, wp = self.padded
         windows = ((hp - self.kernel[0]) // self.stride[0] + 1) * \
             ((wp - self.kernel[1]) // self.stride[1] + 1)
-        self.serial = serial_pays(self.kernel, (hp, wp),
-                                  windows * self.mac.cycles_per_window)
+        self.serial = serial_pays(self.kernel, self.stride, (hp, wp), windows,
+                                  self.mac.cycles_per_window)
         super().__init__({"i": In(pixel_signature(c, in_fixed.width)),
                           "o": Out(pixel_signature(weights.shape[0], out.width))})
 

@@ -11,11 +11,17 @@ from .stream import pixel_layout, pixel_signature
 __all__ = ["WindowGenerator", "window_layout", "serial_pays"]
 
 
-def serial_pays(kernel, padded_hw, work: int) -> bool:
-    """Whether a unit that spends ``work`` cycles on a frame can read its line buffer
-    serially (kh + 1 cycles per pixel of the padded map) without being slowed down."""
-    kh = kernel[0]
-    return kh > 1 and (kh + 1) * padded_hw[0] * padded_hw[1] <= work
+def serial_pays(kernel, stride, padded_hw, windows: int, cycles_per_window: int) -> bool:
+    """Whether a unit that spends ``cycles_per_window`` on each of its ``windows`` can
+    read its line buffer serially (kh + 1 cycles per pixel) and lose nothing: the pixels
+    between two windows of a row, and those from a row's last window to the next row's
+    first, come in while the MAC engine works on the window it holds; the frame's first
+    kh - 1 rows, when the engine has nothing to do, cost under 1% of the frame."""
+    (kh, kw), (sh, sw), (hp, wp) = kernel, stride, padded_hw
+    per = kh + 1
+    return (kh > 1 and per * sw <= cycles_per_window
+            and per * ((sh - 1) * wp + kw) <= cycles_per_window
+            and 100 * per * ((kh - 1) * wp + kw) <= windows * cycles_per_window)
 
 
 def window_layout(channels: int, bits: int, kernel) -> data.ArrayLayout:
@@ -46,7 +52,7 @@ class WindowGenerator(wiring.Component):
     kh + 1 cycles per pixel instead of one, for a memory (kh - 1) times deeper and as
     many times narrower. Block RAM is at least 512 words deep, so a 75-pixel row of 64
     channels took 171 RAMB18E1 one column per word, 29 one pixel per word. For units
-    that spend more than that on each pixel anyway (``serial_pays``).
+    that spend more than that on each window anyway (``serial_pays``).
     """
 
     def __init__(self, channels: int, height: int, width: int, kernel, stride, bits: int,

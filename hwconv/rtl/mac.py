@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -39,7 +39,7 @@ class MacEngine(wiring.Component):
 
     def __init__(self, channels: int, kernel, weights: np.ndarray, bias: np.ndarray, *,
                  in_bits: int, weight_bits: int, acc: FixedType, out: FixedType, lanes: int,
-                 taps: np.ndarray | None = None, out_lanes: int = 1):
+                 taps: np.ndarray | None = None, out_lanes: int = 1, logic_lanes: int = 0):
         self.channels, self.kernel = channels, tuple(kernel)
         weights = np.asarray(weights, np.int64)
         self.outputs = weights.shape[0]
@@ -66,6 +66,10 @@ class MacEngine(wiring.Component):
         if self.shared_taps:
             self.taps = [self.taps[0]] * len(self.taps)
         self.in_bits, self.weight_bits, self.acc, self.out = in_bits, weight_bits, acc, out
+        # The weights of the last ``logic_lanes`` multipliers live in a ROM that Yosys is
+        # told to build from LUTs (rom_style "logic"): block RAM is what runs out first on
+        # a large network (scene3's last layer alone holds 12.8 Mbit of 16-bit weights).
+        self.logic_lanes = max(0, min(int(logic_lanes), self.lanes * self.out_lanes))
         super().__init__({
             "i": In(stream.Signature(window_layout(channels, in_bits, kernel))),
             "o": Out(pixel_signature(self.outputs, out.width))})
@@ -98,12 +102,24 @@ class MacEngine(wiring.Component):
         L, P, G, nch = self.lanes, self.out_lanes, self.groups, self.chunks
         wb, xb, ab = self.weight_bits, self.in_bits, self.acc.width
 
-        m.submodules.weight_rom = wrom = Memory(
-            shape=unsigned(P * L * wb), depth=G * nch, init=self._rom_words())
+        words = self._rom_words()
+        split = (P * L - self.logic_lanes) * wb     # bits below it in block RAM
+        reads = []
+        if split:
+            m.submodules.weight_rom = wrom = Memory(
+                shape=unsigned(split), depth=G * nch,
+                init=[w & ((1 << split) - 1) for w in words])
+            reads.append(wrom.read_port())
+        if self.logic_lanes:
+            m.submodules.weight_rom_logic = lrom = Memory(
+                shape=unsigned(P * L * wb - split), depth=G * nch,
+                init=[w >> split for w in words], attrs={"rom_style": "logic"})
+            reads.append(lrom.read_port())
         m.submodules.bias_rom = brom = Memory(
             shape=unsigned(P * ab), depth=G,
             init=[_pack(self.bias[g * P:(g + 1) * P], ab) for g in range(G)])
-        wrd, brd = wrom.read_port(), brom.read_port()
+        brd = brom.read_port()
+        wdata = Cat(*(r.data for r in reads))
 
         # The whole pipeline advances together, and freezes while a finished pixel waits.
         ce = ~self.o.valid | self.o.ready
@@ -114,7 +130,8 @@ class MacEngine(wiring.Component):
         window = [self.i.payload[k // self.channels][k % self.channels]
                   for k in range(self.channels * self.kernel[0] * self.kernel[1])]
         select = self._padded(self.taps, -1)   # -1: a padding lane, operand 0
-        m.d.comb += [wrd.addr.eq(addr), wrd.en.eq(ce), brd.addr.eq(grp), brd.en.eq(ce)]
+        m.d.comb += [brd.addr.eq(grp), brd.en.eq(ce)]
+        m.d.comb += [x for r in reads for x in (r.addr.eq(addr), r.en.eq(ce))]
 
         # Stage 1: operands (the weight and bias ROM outputs arrive in this stage too).
         # Datapath registers need no reset (the valid bits have one): faster to simulate
@@ -162,7 +179,7 @@ class MacEngine(wiring.Component):
                          g1.eq(grp)]
             for p in range(P):
                 xs = x1[0 if self.shared_taps else p]
-                w1 = [wrd.data[(p * L + l) * wb:(p * L + l + 1) * wb].as_signed()
+                w1 = [wdata[(p * L + l) * wb:(p * L + l + 1) * wb].as_signed()
                       for l in range(L)]
                 m.d.sync += [p2[p][l].eq(xs[l] * w1[l]) for l in range(L)]
                 m.d.sync += [b2[p].eq(brd.data[p * ab:(p + 1) * ab].as_signed()),

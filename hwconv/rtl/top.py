@@ -10,7 +10,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from .. import ir
-from ..compiler.estimate import parallelism
+from ..compiler.estimate import logic_lanes, parallelism
 from ..fixed import quantize, requantize_hdl
 from .act import ElementwiseUnit, TableUnit, elementwise_function
 from .conv import Conv2dUnit
@@ -104,6 +104,7 @@ def build_unit(graph: ir.Graph, node: ir.Node, in_shape, lanes=DEFAULT_LANES):
         common = dict(in_fixed=in_fixed, weight_bits=node.weight_fixed.width,
                       acc=ir.acc_type(node, in_fixed), out=node.fixed)
         common["lanes"], common["out_lanes"] = parallelism(lanes)
+        common["logic_lanes"] = logic_lanes(lanes)
         w, b = ir.weight_ints(node), ir.bias_ints(node, in_fixed)
         if isinstance(node, ir.Conv2d):
             return Conv2dUnit(in_shape, ir.dilate(w, node.dilation), b, stride=node.stride,

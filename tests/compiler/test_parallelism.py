@@ -64,3 +64,44 @@ def test_simulated_cycles_follow_the_estimate():
     # Steady state, frames back to back: within 5% of the slowest unit's pace (seen: 2.4%;
     # 13% before the FIFOs in front of windowed units held their fill).
     assert predicted <= result.cycles_per_frame <= 1.05 * predicted
+
+
+def two_convs_and_a_tanh():
+    """conv 3x3 4->32, tanh, conv 3x3 32->64 on 16x16: the second layer's weights fill
+    block RAM, the tanh follows a slow layer."""
+    from hwconv.compiler.passes.lower import lower
+    from hwconv.compiler.passes.quantize import quantize_graph
+    rng = np.random.default_rng(0)
+    g = ir.Graph((
+        ir.Input("x", shape=(4, 16, 16)),
+        ir.Conv2d("c1", ("x",), weight=rng.normal(0, 0.2, (32, 4, 3, 3)),
+                  bias=rng.normal(0, 0.1, 32)),
+        ir.Tanh("t1", ("c1",)),
+        ir.Conv2d("c2", ("t1",), weight=rng.normal(0, 0.05, (64, 32, 3, 3)),
+                  bias=rng.normal(0, 0.1, 64)),
+        ir.Output("y", ("c2",))))
+    return quantize_graph(lower(g), rng.normal(0, 1, (4, 4, 16, 16)))
+
+
+def test_every_budget_holds_for_the_whole_design():
+    """DSP48E1 of every unit (the tanh's interpolation too), block RAM and LUTs, as the
+    estimate of the built design counts them; over the block RAM budget, weights move
+    into LUT ROMs; the tanh takes its 32 channels in turn."""
+    from hwconv.compiler.passes.parallelism import plan_report
+    g = two_convs_and_a_tanh()
+    plan = plan_report(g, 64, ramb18_budget=4)
+    design = hwconv.Design(g, plan["plan"])
+    total = design.report["resources_estimate"]
+    assert total["dsp48e1"] <= 64
+    assert estimate.ramb18_equivalent(total) <= 4
+    assert total["lut"] <= plan["budgets"]["lut"]
+    assert plan["plan"]["t1"] == ("serial", 1)
+    assert estimate.logic_lanes(plan["plan"]["c2"]) > 0
+    assert plan["bottleneck"] == "c2" and plan["limited_by"] == ["DSP48E1"]
+    assert plan["target_cycles"] == design.report["cycles_per_frame_estimate"]
+
+
+def test_a_part_too_small_is_refused_naming_the_resource():
+    from hwconv.compiler.passes.parallelism import choose_parallelism as choose
+    with pytest.raises(CompileError, match="LUT .* over the budget of 5,000"):
+        choose(two_convs_and_a_tanh(), 200, ramb18_budget=2, lut_budget=5000)
