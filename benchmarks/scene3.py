@@ -1,12 +1,16 @@
 """scene3: the seed's scene-parsing convnet (Farabet et al., PAMI 2013), one scale:
 YUV in, [7x7 conv 3->16, tanh, 2x2 max pool] -> [7x7 conv 16->64, tanh, 2x2 max pool] ->
-[7x7 conv 64->256], random weights. Prints the per-layer plan and the frame figures.
+[7x7 conv 64->256], random weights. Prints the per-layer plan, where the block RAM goes,
+the resource estimate against the part, and the frame figures.
 
-    python benchmarks/scene3.py [--size 320x240] [--dsp-budget 691] [--simulate] [--synth]
+    python benchmarks/scene3.py [--size 320x240] [--dsp-budget 691] [--ramb18-budget 748]
+                                [--lut-budget 135648] [--simulate] [--synth [--synth-dir D]]
 
 Without --simulate the cycles are the parallelism pass's estimate (the slowest unit's
 pace); with it, one frame (or --frames N) runs in the fast Verilator harness. --synth runs
-Yosys synth_xilinx -family xc6v on the design (minutes, GBs on the full part).
+Yosys synth_xilinx -family xc6v on the whole design (about an hour and several GB at
+320x240); --synth-dir keeps its work folder (top.v, yosys.log, stat.json), and a folder
+whose top.v is this design's reuses that run's stat.json instead of synthesizing again.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from hwconv import ir
 
 NEUFLOW_PEAK_GOPS = 163.2   # NeuFlow on the same part (ANCHORS.md)
 CLOCK_HZ = 200e6
+XC6VLX240T_DSP, XC6VLX240T_RAMB18, XC6VLX240T_LUT, XC6VLX240T_FF = 768, 832, 150_720, 301_440
 
 
 def scene3(height: int = 240, width: int = 320, seed: int = 0) -> ir.Graph:
@@ -40,29 +45,108 @@ def scene3(height: int = 240, width: int = 320, seed: int = 0) -> ir.Graph:
         ir.Output("features", ("conv3",))))
 
 
+def _fits(res: dict) -> str:
+    ram = res["ramb18"] + 2 * res["ramb36"]
+    parts = [("DSP48E1", res["dsp48e1"], XC6VLX240T_DSP),
+             ("RAMB18E1 eq.", ram, XC6VLX240T_RAMB18),
+             ("LUT", res["lut"], XC6VLX240T_LUT), ("FF", res["ff"], XC6VLX240T_FF)]
+    return ", ".join(f"{n} {v:,}/{cap:,} ({v / cap:.0%})" for n, v, cap in parts) + \
+        ("; fits the XC6VLX240T" if all(v <= cap for _, v, cap in parts)
+         else "; does NOT fit the XC6VLX240T")
+
+
+def _memories(design) -> None:
+    """Every memory of the design as the estimate maps it, block RAM first."""
+    from hwconv.compiler import estimate
+    top, rows = design.top, []
+    for node in design.graph.nodes:
+        if not node.inputs:
+            continue
+        setting = design.lanes.get(node.name, 1) if isinstance(design.lanes, dict) \
+            else design.lanes
+        for m in estimate.memory_breakdown(node, design.graph, top.shapes[node.inputs[0]],
+                                           setting, unit=top.units.get(node.name),
+                                           fifo_depths=top.fifo_depths,
+                                           fifo_depth=top.fifo_depth):
+            rows.append((node.name, m))
+    rows.sort(key=lambda r: -estimate.ramb18_equivalent(r[1]["res"]))
+    total = sum(estimate.ramb18_equivalent(m["res"]) for _, m in rows)
+    print(f"  memories (estimate; {total} RAMB18E1 eq. of block RAM):")
+    for name, m in rows:
+        res = m["res"]
+        where = {"bram": f"{estimate.ramb18_equivalent(res):>4} RAMB18E1 eq. "
+                         f"({res['ramb18']} RAMB18E1 + {res['ramb36']} RAMB36E1)",
+                 "lutram": f"LUT-RAM, {res['lut']:,} LUT",
+                 "logic": f"LUTs, {res['lut']:,} LUT"}[m["kind"]]
+        if m["kind"] != "bram" and res["lut"] < 200:
+            continue
+        print(f"    {name:<6} {m['what']:<21} {m['depth']:>5} x {m['width']:<5} -> {where}")
+
+
+def _synthesize(design, folder: str | None) -> dict:
+    """Yosys on the design, or the stat.json of an earlier run on the same top.v."""
+    import json
+    import pathlib
+
+    from hwconv.synth import Resources
+    if folder:
+        work = pathlib.Path(folder)
+        if (work / "top.v").exists() and (work / "stat.json").exists() and \
+                (work / "top.v").read_text() == design.verilog():
+            cells = json.loads((work / "stat.json").read_text())["design"]["num_cells_by_type"]
+            print(f"  synthesis: reusing {work / 'stat.json'} (same top.v)")
+            return Resources.from_cells(cells).as_dict()
+    t = time.monotonic()
+    res = design.synthesize(pathlib.Path(folder) if folder else None)
+    print(f"  synthesis: Yosys synth_xilinx -family xc6v -flatten took "
+          f"{(time.monotonic() - t) / 60:.0f} min")
+    return res
+
+
 def main(argv=None) -> None:
+    from hwconv.compiler.passes import parallelism as par
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", default="320x240", help="WxH of the input (320x240, 500x375)")
-    p.add_argument("--dsp-budget", type=int, default=691)
+    p.add_argument("--dsp-budget", type=int, default=par.DEFAULT_BUDGET)
+    p.add_argument("--ramb18-budget", type=int, default=par.DEFAULT_RAMB18_BUDGET)
+    p.add_argument("--lut-budget", type=int, default=par.DEFAULT_LUT_BUDGET)
     p.add_argument("--simulate", action="store_true")
     p.add_argument("--frames", type=int, default=1)
     p.add_argument("--synth", action="store_true")
+    p.add_argument("--synth-dir", default=None, help="keep (and reuse) Yosys's work folder")
     args = p.parse_args(argv)
     w, h = (int(v) for v in args.size.split("x"))
     graph = scene3(h, w)
     rng = np.random.default_rng(1)
     t = time.monotonic()
-    design = hwconv.compile(graph, rng.uniform(-1, 1, (2, 3, h, w)), dsp_budget=args.dsp_budget)
+    design = hwconv.compile(graph, rng.uniform(-1, 1, (2, 3, h, w)), lanes={})
+    budgets = dict(ramb18_budget=args.ramb18_budget, lut_budget=args.lut_budget)
+    plan = par.plan_report(design.graph, args.dsp_budget, **budgets)
+    design.lanes = plan["plan"]     # the same pass compile runs, with its reasons
     rep = design.report
-    print(f"scene3 {w}x{h}: compiled in {time.monotonic() - t:.1f} s")
+    print(f"scene3 {w}x{h}: compiled in {time.monotonic() - t:.1f} s; budgets "
+          f"{args.dsp_budget} DSP48E1, {args.ramb18_budget} RAMB18E1 eq., "
+          f"{args.lut_budget:,} LUT (90% of the XC6VLX240T by default)")
     for layer in rep["layers"]:
+        setting = plan["plan"].get(layer["name"])
         if "lanes" in layer:
+            logic = setting[2] if len(setting) > 2 else 0
             print(f"  {layer['name']:<6} {str(tuple(layer['shape'])):<16} lanes "
                   f"{layer['lanes']:>3} x out {layer['out_lanes']:>3} = "
                   f"{layer['lanes'] * layer['out_lanes']:>4} DSP48E1, "
+                  f"{layer['cycles_estimate']:>12,} cycles"
+                  + (f"; {logic} lanes' weights in LUT ROM" if logic else ""))
+        elif isinstance(setting, (tuple, list)) and setting[0] == "serial":
+            print(f"  {layer['name']:<6} {str(tuple(layer['shape'])):<16} {setting[1]} lane "
+                  f"for {layer['shape'][0]} channels in turn, "
                   f"{layer['cycles_estimate']:>12,} cycles")
+    print(f"  bottleneck: {plan['bottleneck']}; a faster plan exceeds: "
+          f"{', '.join(plan['limited_by'])}")
+    _memories(design)
+    est = rep["resources_estimate"]
+    print(f"  estimate: {est['ramb18']} RAMB18E1 + {est['ramb36']} RAMB36E1; {_fits(est)}")
     macs = rep["macs_per_frame"]
-    dsps = sum(l.get("lanes", 0) * l.get("out_lanes", 0) for l in rep["layers"])
+    dsps = est["dsp48e1"]
     cycles, how = rep["cycles_per_frame_estimate"], "estimate"
     if args.simulate:
         x = rng.uniform(-1, 1, (args.frames, 3, h, w))
@@ -72,13 +156,13 @@ def main(argv=None) -> None:
         print(f"  simulation: bit-exact {result.bit_exact}, {result.cycles_per_second:,.0f} "
               f"cycles/s, {time.monotonic() - t:.0f} s with the build")
     if args.synth:
-        s = design.synthesize()
+        s = _synthesize(design, args.synth_dir)
         dsps = s["dsp48e1"]
-        print(f"  synthesis: {s['dsp48e1']} DSP48E1, {s['ramb18']} RAMB18E1, "
-              f"{s['ramb36']} RAMB36E1, {s['lut']:,} LUT, {s['ff']:,} FF")
+        print(f"  synthesis: {s['ramb18']} RAMB18E1 + {s['ramb36']} RAMB36E1; {_fits(s)}")
     efficiency = macs / (cycles * dsps)
     gops = 2 * macs * CLOCK_HZ / cycles / 1e9
-    print(f"  MACs/frame {macs:,}; DSP48E1 {dsps}; cycles/frame {cycles:,.0f} ({how})")
+    print(f"  MACs/frame {macs:,}; DSP48E1 {dsps} (every one: MACs and tables); "
+          f"cycles/frame {cycles:,.0f} ({how})")
     print(f"  DSP efficiency {efficiency:.3f}; {gops:.1f} GOP/s and "
           f"{CLOCK_HZ / cycles:.1f} frames/s at 200 MHz (NeuFlow peak: "
           f"{NEUFLOW_PEAK_GOPS} GOP/s)")
