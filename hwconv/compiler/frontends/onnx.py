@@ -48,7 +48,7 @@ NUMBER_TYPES = (onnx.TensorProto.INT8, onnx.TensorProto.INT16, onnx.TensorProto.
                 onnx.TensorProto.UINT32, onnx.TensorProto.UINT64)
 # The most values a frame may have where an op becomes a dense Linear over all of them
 # (a MatMul of stacked matrices, a constant that varies over positions, ...).
-MAX_LINEAR_MAP = 4096
+MAX_LINEAR_MAP = 1024
 # The most values of a frame a Relayout holds (each bank of its frame buffer).
 MAX_RELAYOUT = 1 << 22
 # Shape ops folded when their input is a constant (a Transpose of weights, ...).
