@@ -94,6 +94,8 @@ CASES = {
     "softmax_vector": (nn.Sequential(nn.Flatten(), nn.Linear(18, 4), nn.Softmax(dim=-1)),
                        (2, 3, 3)),
     "maxpool_ceil": (nn.MaxPool2d(2, ceil_mode=True), (2, 5, 7)),
+    "maxpool_dilated": (nn.MaxPool2d(3, stride=2, padding=1, dilation=2, ceil_mode=True),
+                        (2, 9, 10)),
     "avgpool_ceil_exclude_pad": (nn.AvgPool2d(3, 2, padding=1, ceil_mode=True,
                                               count_include_pad=False), (2, 8, 9)),
     "lrn": (nn.Sequential(nn.Conv2d(3, 6, 1), nn.LocalResponseNorm(3, alpha=0.1, beta=0.75,
@@ -219,7 +221,6 @@ class DataDependent(nn.Module):
     (nn.LPPool2d(3, 2), (3, 4, 4), r"norm_type=3 is not supported yet"),
     (nn.Conv2d(3, 3, 3, padding=1, padding_mode="reflect"), (3, 4, 4),
      r"padding_mode='reflect' is not supported"),
-    (nn.MaxPool2d(2, dilation=2), (3, 6, 6), r"dilation=2 is not supported"),
     (nn.Sequential(nn.Conv2d(3, 2, 1), nn.Linear(4, 2)), (3, 2, 2),
      r"^1 \(Linear\): expects a vector"),
     (nn.Softmax(dim=2), (3, 4, 4), r"dim=2 is not supported"),
@@ -231,7 +232,7 @@ class DataDependent(nn.Module):
     (TwoInputs(), (3, 4, 4), r"forward takes 2 inputs"),
     (DataDependent(), (3, 4, 4), r"torch.fx could not trace DataDependent.forward"),
 ], ids=["lrn_even", "logsoftmax_dim", "bn_training", "dropout_training",
-        "lp_ceil", "lp3", "reflect", "pool_dilation", "linear_on_map",
+        "lp_ceil", "lp3", "reflect", "linear_on_map",
         "softmax_dim", "unknown_module", "unknown_function", "add_constant", "view",
         "get_attr", "two_inputs", "data_dependent"])
 def test_refused_with_the_module_named(module, shape, match):

@@ -8,7 +8,7 @@ silently). ``load_torch_file(path, input_shape)`` does the same for a whole modu
 with ``torch.save(module, path)`` (the command line's ``hwconv compile model.pt``).
 
 Modules and their functional forms (docs/kinds.md has the table): Conv2d (stride, zero
-padding as ints, tuples, 'same' or 'valid', dilation, groups, bias), MaxPool2d, AvgPool2d,
+padding as ints, tuples, 'same' or 'valid', dilation, groups, bias), MaxPool2d (dilation too), AvgPool2d,
 LPPool2d (norm_type 2: the root of the SUM of squares, LpPool2d mean=False), BatchNorm2d
 (eval mode), ReLU, ReLU6, Tanh, Sigmoid, Hardtanh, Softshrink, Hardshrink, Threshold,
 Linear, Flatten, x.view(x.size(0), -1) and x.reshape(-1, n), Softmax and LogSoftmax
@@ -278,7 +278,8 @@ class _Converter:
              return_indices=False, count_include_pad=True, divisor_override=None):
         if return_indices:
             raise err("return_indices=True is not supported", "return_indices")
-        if _pair(dilation, "dilation", err) != (1, 1):
+        d = _pair(dilation, "dilation", err)
+        if mode != "max" and d != (1, 1):
             raise err(f"dilation={dilation} is not supported; use 1", "dilation")
         if divisor_override:
             raise err(f"divisor_override={divisor_override} is not supported",
@@ -291,7 +292,7 @@ class _Converter:
         # or its left/top padding; ceil mode's extra reach never counts in a mean.
         if mode == "max":
             node = ir.MaxPool2d(name, (src,), kernel=k, stride=s, pads=pads,
-                                ceil_mode=bool(ceil_mode))
+                                ceil_mode=bool(ceil_mode), dilation=d)
         else:
             node = ir.AvgPool2d(name, (src,), kernel=k, stride=s, pads=pads,
                                 ceil_mode=bool(ceil_mode),
