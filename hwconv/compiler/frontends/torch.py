@@ -10,12 +10,13 @@ with ``torch.save(module, path)`` (the command line's ``hwconv compile model.pt`
 Modules and their functional forms (docs/kinds.md has the table): Conv2d (stride, zero
 padding as ints, tuples, 'same' or 'valid', dilation, groups, bias), MaxPool2d (also
 dilated), AvgPool2d, LPPool2d (norm_type 2: the root of the SUM of squares, LpPool2d
-mean=False), BatchNorm2d (eval mode), ReLU, ReLU6, Tanh, Sigmoid, Hardtanh, Softshrink, Hardshrink, Threshold,
-Linear, Flatten, x.view(x.size(0), -1) and x.reshape(-1, n), Softmax and LogSoftmax
-across channels (a final LogSoftmax can be left out with ``drop_log_softmax=True``, which
-keeps the winning class), LocalResponseNorm (odd sizes), Dropout (eval mode: identity),
-Identity, and + of two tensors. Every refusal is a CompileError naming the module (its
-dotted path) or the fx node, the class or function, and the argument.
+mean=False), BatchNorm2d (eval mode), ReLU, ReLU6, Tanh, Sigmoid, Hardtanh, Softshrink,
+Hardshrink, Threshold, Linear, Flatten, x.view(x.size(0), -1) and x.reshape(-1, n), Softmax
+and LogSoftmax across channels (a final LogSoftmax can be left out with
+``drop_log_softmax=True``, which keeps the winning class), LocalResponseNorm (odd sizes),
+Dropout (eval mode: identity), Identity, and + of two tensors. Every refusal is a
+CompileError naming the module (its dotted path) or the fx node, the class or function, and
+the argument.
 
 torch is optional: it is imported only when a module is given.
 """
