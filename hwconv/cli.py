@@ -90,6 +90,11 @@ def cmd_compile(args) -> int:
         s = design.synthesis
         print(f"synthesis: {s['dsp48e1']} DSP48E1, {s['ramb18']} RAMB18E1, {s['ramb36']} "
               f"RAMB36E1, {s['lut']} LUT, {s['ff']} FF")
+        if s.get("logic_depth"):
+            d = s["logic_depth"]
+            print(f"timing proxy: at most {d['max_levels']} logic levels between registers "
+                  f"(budget {d['budget']}; {d['endpoints_over_budget']} endpoints beyond it); "
+                  f"deepest: {' > '.join(d['worst_path'])}")
     if design.precision:
         p = design.precision
         print(f"precision on the {p['frames']} calibration frames: {p['saturated']} values "

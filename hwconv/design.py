@@ -219,10 +219,11 @@ class Design:
         return simulate_design(self, self.quantize_input(x), simulator=simulator,
                                stalls=stalls, vcd=vcd, progress=progress)
 
-    def synthesize(self, workdir: pathlib.Path | None = None) -> dict:
-        """Yosys ``synth_xilinx -family xc6v`` on the design's Verilog."""
+    def synthesize(self, workdir: pathlib.Path | None = None, timing: bool = True) -> dict:
+        """Yosys ``synth_xilinx -family xc6v`` on the design's Verilog; with ``timing``, the
+        logic levels between registers too (hwconv.timing)."""
         from .synth import synthesize
-        res = synthesize(self.verilog(), TOP_NAME, workdir)
+        res = synthesize(self.verilog(), TOP_NAME, workdir, timing=timing)
         self.synthesis = res.as_dict()
         return self.synthesis
 

@@ -195,6 +195,20 @@ def _svg_fifos(units: list[dict], bar: int = 420, label: int = 190, h: int = 18)
             f'height="{y + 4}" font-size="12" font-family="sans-serif">{"".join(parts)}</svg>')
 
 
+def _timing_html(depth: dict) -> list[str]:
+    rows = [{"levels": k, "endpoints": v} for k, v in depth["histogram"].items()]
+    verdict = "within" if depth["endpoints_over_budget"] == 0 else \
+        f"<b>{depth['endpoints_over_budget']} endpoints beyond</b>"
+    return ["<h2>Timing proxy</h2>",
+            f"<p>No static timing without ISE: the proxy counts logic levels (LUT, MUXF, a "
+            f"carry chain as one) between registers, block RAM and DSP48E1 in the Yosys "
+            f"netlist (docs/estimates.md). Deepest path: <b>{depth['max_levels']}</b> levels, "
+            f"{verdict} the budget of {depth['budget']}: "
+            f"{html.escape(' > '.join(depth['worst_path']))}. It ignores routing and "
+            f"fan-out; it is no promise of 200 MHz.</p>",
+            _table(rows, ["levels", "endpoints"])]
+
+
 def _precision_html(prec: dict) -> list[str]:
     from .precision import sqnr_text
     rows = [{"layer": r["name"], "kind": r["kind"], "format": r["type"],
@@ -253,6 +267,8 @@ def write_html(report: dict, path: pathlib.Path) -> None:
                   "in RAMB18E1 equivalents.</p>",
                   _table(cmp_rows, ["resource", "estimate", "synthesis", "difference",
                                     "tolerance", "within"])]
+    if report.get("synthesis", {}).get("logic_depth"):
+        parts += _timing_html(report["synthesis"]["logic_depth"])
     if "precision" in report:
         parts += _precision_html(report["precision"])
     for key in ("simulation", "synthesis"):

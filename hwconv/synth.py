@@ -81,6 +81,8 @@ class Resources:
     lut: int
     ff: int
     cells: dict[str, int] = field(hash=False)
+    # hwconv.timing's logic-level proxy (LogicDepth.as_dict()), when asked for.
+    logic_depth: dict | None = field(default=None, hash=False)
 
     @classmethod
     def from_cells(cls, cells: dict[str, int]) -> Resources:
@@ -125,7 +127,7 @@ def _tail(text: str, lines: int = _LOG_TAIL_LINES) -> str:
 
 
 def _run(verilog: str, top: str, workdir: pathlib.Path, log: pathlib.Path | None,
-         keep: bool) -> Resources:
+         keep: bool, timing: bool = False) -> Resources:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "top.v").write_text(verilog)
     (workdir / "stat.json").unlink(missing_ok=True)
@@ -135,6 +137,7 @@ def _run(verilog: str, top: str, workdir: pathlib.Path, log: pathlib.Path | None
         f"synth_xilinx -family {FAMILY} -flatten -top {top}\n"
         "echo off\n"  # or the echo would land in stat.json too
         f"tee -q -o stat.json stat -json -top {top}\n"
+        + ("write_json netlist.json\n" if timing else "")
     )
     # Relative file names only, with cwd = workdir (see _yosys_command).
     proc = subprocess.run(
@@ -169,16 +172,23 @@ def _run(verilog: str, top: str, workdir: pathlib.Path, log: pathlib.Path | None
         cells = json.loads(stat_path.read_text())["design"]["num_cells_by_type"]
     except (ValueError, KeyError) as e:
         raise SynthesisError(f"Yosys wrote an unreadable {stat_path}: {e!r}") from e
-    return Resources.from_cells(cells)
+    res = Resources.from_cells(cells)
+    if timing:
+        from dataclasses import replace
+        from .timing import logic_depth
+        res = replace(res, logic_depth=logic_depth(workdir / "netlist.json", top).as_dict())
+    return res
 
 
 def synthesize(verilog: str, top: str, workdir: pathlib.Path | None = None, *,
-               log: pathlib.Path | None = None) -> Resources:
+               log: pathlib.Path | None = None, timing: bool = False) -> Resources:
     """Synthesize Verilog source for Virtex-6 with Yosys and count the resources it uses.
 
     ``top`` names the top module. ``workdir`` keeps top.v, synth.ys, yosys.log and stat.json;
     by default a temporary folder is used and removed afterwards. ``log`` gets a copy of the
-    Yosys log (also when synthesis fails). Raises `SynthesisError` if Yosys fails.
+    Yosys log (also when synthesis fails). ``timing``: also count logic levels between
+    registers (hwconv.timing) into ``Resources.logic_depth``. Raises `SynthesisError` if
+    Yosys fails.
 
     The first Yosys run on a machine compiles its WebAssembly (a minute or two, then cached
     under $XDG_CACHE_HOME/YoWASP); later runs take seconds for small designs.
@@ -186,6 +196,6 @@ def synthesize(verilog: str, top: str, workdir: pathlib.Path | None = None, *,
     if not isinstance(top, str) or not _TOP_NAME.match(top):
         raise ValueError(f"Top module name must be a plain Verilog identifier, not {top!r}")
     if workdir is not None:
-        return _run(verilog, top, pathlib.Path(workdir), log, keep=True)
+        return _run(verilog, top, pathlib.Path(workdir), log, keep=True, timing=timing)
     with tempfile.TemporaryDirectory(prefix="hwconv-synth-") as tmp:
-        return _run(verilog, top, pathlib.Path(tmp), log, keep=False)
+        return _run(verilog, top, pathlib.Path(tmp), log, keep=False, timing=timing)
