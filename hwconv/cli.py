@@ -67,6 +67,7 @@ def cmd_compile(args) -> int:
                              f"least 1")
     design = compile(args.model, calibration, input_shape=args.input_shape, bits=args.bits,
                      lanes=lanes, dsp_budget=args.dsp_budget,
+                     ramb18_budget=args.ramb18_budget, lut_budget=args.lut_budget,
                      drop_log_softmax=args.drop_log_softmax, config=args.config)
     dsps = sum(r.get("lanes", 0) * r.get("out_lanes", 0) for r in design.report["layers"])
     if args.dsp_budget is not None and dsps > args.dsp_budget:
@@ -366,6 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="outputs every weighted layer computes side by side (with --lanes)")
     c.add_argument("--dsp-budget", type=int,
                    help="DSP48E1 the design may use (default 691, 90%% of the XC6VLX240T)")
+    c.add_argument("--ramb18-budget", type=int,
+                   help="block RAM the design may use, in RAMB18E1 (a RAMB36E1 is two; "
+                        "default 748, 90%% of the XC6VLX240T)")
+    c.add_argument("--lut-budget", type=int,
+                   help="LUTs the design may use (default 135648, 90%% of the XC6VLX240T)")
     c.add_argument("--drop-log-softmax", action="store_true",
                    help="leave out a Torch7 or PyTorch classifier's final LogSoftMax (the "
                    "winning class is the same; the outputs are the scores before it)")

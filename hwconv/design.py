@@ -102,7 +102,8 @@ def _frames(x):
 
 def compile(model, calibration=None, *, input_shape=None, bits: int | None = None,
             lanes=None, example_input=None, drop_log_softmax: bool = False,
-            dsp_budget: int | None = None, config=None) -> "Design":
+            dsp_budget: int | None = None, config=None, ramb18_budget: int | None = None,
+            lut_budget: int | None = None) -> "Design":
     """Compile a trained network (ONNX file or ModelProto, Torch7 file, PyTorch module or
     saved module, or float Graph) into a Design.
 
@@ -110,8 +111,9 @@ def compile(model, calibration=None, *, input_shape=None, bits: int | None = Non
     chosen; without them, 16 frames of standard normal noise are used and a warning says so.
     ``lanes``: each weighted layer's parallelism, multipliers per output or
     (lanes, out_lanes); one setting for all, or a dict by node name. Without it, the
-    parallelism pass balances the layers under ``dsp_budget`` DSP48E1 (default 90% of
-    the XC6VLX240T's 768).
+    parallelism pass balances the layers under ``dsp_budget`` DSP48E1, ``ramb18_budget``
+    RAMB18E1 equivalents of block RAM and ``lut_budget`` LUTs (each by default 90% of the
+    XC6VLX240T's: 691, 748, 135,648), counting every unit (hwconv.compiler.estimate).
     A PyTorch module is traced on ``example_input``, or else on the first calibration
     frame, so ``hwconv.compile(module, frames)`` works. ``drop_log_softmax``: see load_model.
     ``bits``: every layer's width (default the config's, else 16). ``config``: per-layer
@@ -121,7 +123,7 @@ def compile(model, calibration=None, *, input_shape=None, bits: int | None = Non
     from .config import load_config
     from .compiler.passes.fold_batchnorm import fold_batchnorm
     from .compiler.passes.lower import lower
-    from .compiler.passes.parallelism import DEFAULT_BUDGET, choose_parallelism
+    from .compiler.passes import parallelism as par
     from .compiler.passes.quantize import quantize_graph
 
     config = load_config(config)
@@ -142,8 +144,10 @@ def compile(model, calibration=None, *, input_shape=None, bits: int | None = Non
     quantized = quantize_graph(lower(fold_batchnorm(graph)), calibration, bits=bits,
                                config=config)
     if lanes is None:
-        lanes = choose_parallelism(quantized, DEFAULT_BUDGET if dsp_budget is None
-                                   else dsp_budget)
+        lanes = par.choose_parallelism(
+            quantized, par.DEFAULT_BUDGET if dsp_budget is None else dsp_budget,
+            ramb18_budget=par.DEFAULT_RAMB18_BUDGET if ramb18_budget is None else ramb18_budget,
+            lut_budget=par.DEFAULT_LUT_BUDGET if lut_budget is None else lut_budget)
     pins = config.lanes()
     if pins:
         lanes = _pin_lanes(quantized, lanes, pins)
