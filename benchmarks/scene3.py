@@ -96,8 +96,11 @@ def _synthesize(design, folder: str | None) -> dict:
             cells = json.loads((work / "stat.json").read_text())["design"]["num_cells_by_type"]
             print(f"  synthesis: reusing {work / 'stat.json'} (same top.v)")
             return Resources.from_cells(cells).as_dict()
+    from hwconv.design import TOP_NAME
+    from hwconv.synth import synthesize
     t = time.monotonic()
-    res = design.synthesize(pathlib.Path(folder) if folder else None)
+    res = synthesize(design.verilog(), TOP_NAME,
+                     pathlib.Path(folder) if folder else None).as_dict()
     print(f"  synthesis: Yosys synth_xilinx -family xc6v -flatten took "
           f"{(time.monotonic() - t) / 60:.0f} min")
     return res
