@@ -6,8 +6,8 @@ per cycle of the 125 MHz transmit clock): preamble and SFD, the frame, zeros up 
 60-byte minimum, the FCS (CRC-32, amaranth.lib.crc), then the 12-byte inter-frame gap.
 """
 
-from amaranth import Module, Signal
-from amaranth.lib import crc, wiring
+from amaranth import Cat, Module, Signal
+from amaranth.lib import crc, fifo, wiring
 from amaranth.lib.crc import catalog
 from amaranth.lib.wiring import In, Out
 
@@ -23,7 +23,9 @@ _GAP = 12
 
 class GMIITx(wiring.Component):
     """GMII has no back-pressure: once a frame's first byte is taken, its next bytes must
-    come one per cycle.  A byte missing mid-frame (an underrun) sends ``tx_er`` (the PHY
+    come one per cycle (through an 8-byte FIFO, which also puts registers between the
+    transmit layers' header multiplexers and the CRC).  A byte missing mid-frame (an
+    underrun) sends ``tx_er`` (the PHY
     turns it into an error symbol, so the receiver drops the frame), ends the frame there,
     drops the rest of it from the input, and counts ``underrun``.
 
@@ -42,7 +44,11 @@ class GMIITx(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.crc = fcs = crc.Processor(catalog.CRC32_ETHERNET(8))
-        i = self.i
+        m.submodules.fifo = q = fifo.SyncFIFOBuffered(width=9, depth=8)
+        m.d.comb += [q.w_en.eq(self.i.valid), q.w_data.eq(Cat(self.i.payload.data,
+                                                              self.i.payload.last)),
+                     self.i.ready.eq(q.w_rdy)]
+        valid, byte, last = q.r_rdy, q.r_data[:8], q.r_data[8]
         count = Signal(range(_MIN_DATA + 1))    # bytes of the frame so far, saturating
         step = Signal(range(max(_GAP, 8)))      # within the preamble, FCS or gap
 
@@ -59,7 +65,7 @@ class GMIITx(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 m.d.sync += [count.eq(0), step.eq(1)]
-                with m.If(i.valid):
+                with m.If(valid):
                     send(_PREAMBLE)
                     m.next = "PREAMBLE"
             with m.State("PREAMBLE"):
@@ -71,11 +77,11 @@ class GMIITx(wiring.Component):
                 with m.Else():
                     send(_PREAMBLE)
             with m.State("DATA"):
-                m.d.comb += i.ready.eq(1)
+                m.d.comb += q.r_en.eq(1)
                 m.d.sync += step.eq(0)
-                with m.If(i.valid):
-                    data_byte(i.payload.data)
-                    with m.If(i.payload.last):
+                with m.If(valid):
+                    data_byte(byte)
+                    with m.If(last):
                         with m.If(count < _MIN_DATA - 1):
                             m.next = "PAD"
                         with m.Else():
@@ -96,8 +102,8 @@ class GMIITx(wiring.Component):
                     m.d.sync += [step.eq(0), self.frames.eq(self.frames + 1)]
                     m.next = "GAP"
             with m.State("DROP"):
-                m.d.comb += i.ready.eq(1)
-                with m.If(i.valid & i.payload.last):
+                m.d.comb += q.r_en.eq(1)
+                with m.If(valid & last):
                     m.d.sync += step.eq(0)
                     m.next = "GAP"
             with m.State("GAP"):

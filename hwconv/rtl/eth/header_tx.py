@@ -90,9 +90,17 @@ class HeaderTx(wiring.Component):
         def bump(counter):
             m.d.sync += counter.eq(counter + 1)
 
+        ok = Const(1)
+        if checked is not None:
+            # The length check, registered: the frame is offered (or dropped) from its
+            # second cycle on, off the path from the source's valid to the GMII FIFO.
+            ok, armed = Signal(), Signal()
+            m.d.sync += [ok.eq(checked[1]), armed.eq(0)]
+            ok = ok & armed
         with m.FSM():
             with m.State("HEADER"):
-                ok = Const(1) if checked is None else checked[1]
+                if checked is not None:
+                    m.d.sync += armed.eq(i.valid)
                 m.d.comb += [o.valid.eq(i.valid & ok), data.eq(
                     header.word_select(index, 8))]
                 with m.If(o.valid & o.ready):
@@ -103,7 +111,7 @@ class HeaderTx(wiring.Component):
                             m.d.sync += remaining.eq(checked[0])
                         m.next = "PAYLOAD"
                 if checked is not None:
-                    with m.If(i.valid & ~ok):
+                    with m.If(i.valid & armed & ~ok):
                         bump(self.drop_length)
                         m.next = "DISCARD"
             with m.State("PAYLOAD"):
