@@ -2,7 +2,7 @@
 Gigabit Ethernet's line rate; and the host driver's goodput on loopback.
 
     .venv/bin/python benchmarks/ethernet.py [--frames 20] [--sizes 1472,1024,512,64,18]
-                                            [--host-frames 100] [--skip-host]
+                                            [--host-frames 100] [--skip-host] [--synth]
 
 Receive: UDPReceivePath under Verilator, cocotbext-eth's GmiiSource sending datagrams
 back to back at the minimum gap.  Transmit: UDPEndpoint's transmit path, datagrams
@@ -79,6 +79,17 @@ def loopback_run(size: int, frames: int) -> dict:
         return json.loads(out.read_text())
 
 
+def synth() -> None:
+    from hwconv.synth import synthesize
+    from tests.host.test_eth_loopback import loopback_verilog
+    _, text = loopback_verilog()
+    r = synthesize(text, "udp_loopback", timing=True)
+    d = r.logic_depth
+    print(f"UDPLoopback, Yosys synth_xilinx -family xc6v: {r.lut:,} LUT, {r.ff:,} FF, "
+          f"{r.ramb36} RAMB36E1 + {r.ramb18} RAMB18E1, {r.dsp48e1} DSP48E1; deepest path "
+          f"{d['max_levels']} LUT levels")
+
+
 def host_goodput(frames: int) -> None:
     import numpy as np
 
@@ -106,6 +117,8 @@ def main(argv=None) -> int:
                     help="UDP payload bytes, comma-separated")
     ap.add_argument("--host-frames", type=int, default=100)
     ap.add_argument("--skip-host", action="store_true")
+    ap.add_argument("--synth", action="store_true",
+                    help="also synthesize UDPLoopback with Yosys (resources, logic depth)")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.frames < 2 or any(not 1 <= s <= 1472 for s in sizes):
@@ -132,6 +145,8 @@ def main(argv=None) -> int:
     if 1472 in sizes:
         print("  (1472 bytes fill a 1500-byte MTU: the most UDP payload Ethernet carries, "
               "95.7% of line rate)")
+    if args.synth:
+        synth()
     if not args.skip_host:
         host_goodput(args.host_frames)
     return 0
