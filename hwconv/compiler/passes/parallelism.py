@@ -106,8 +106,9 @@ class _Planner:
             unit = None
             if in_shape is not None and not isinstance(node, (ir.Input, ir.Output)):
                 unit = build_unit(self.graph, node, in_shape, setting)
-                if unit is not None:
-                    unit._MustUse__silence = True   # built to be measured
+                for part in (unit, getattr(unit, "mac", None), getattr(unit, "core", None)):
+                    if part is not None:
+                        part._MustUse__silence = True   # built to be measured
             self._cache[key] = estimate.resources(node, self.graph, in_shape, setting,
                                                   unit=unit, fifo_depths=self.fifo_depths)
         return self._cache[key]
