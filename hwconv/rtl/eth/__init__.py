@@ -13,13 +13,15 @@ its input while it sends its header)::
                    ARPResponder  -'
 
 UDPEndpoint puts the three together; UDPLoopback adds UDPEcho (a store-and-forward
-stage that answers each datagram with its payload) for end-to-end tests.
+stage that answers each datagram with its payload) for end-to-end tests.  StreamCDC
+carries either stream across to the core clock (amaranth.lib.fifo.AsyncFIFO).
 
 Header field tables are in :mod:`.headers`; the frame protocol on top of UDP is
 docs/protocol.md (:mod:`hwconv.host.protocol`).
 """
 from .arbiter import FrameArbiter
 from .arp import ARPResponder
+from .cdc import StreamCDC
 from .echo import UDPEcho
 from .endpoint import UDPEndpoint
 from .eth_rx import EthernetRx
@@ -36,4 +38,4 @@ from .udp_tx import UDPTx
 
 __all__ = ["GMIIRx", "EthernetRx", "IPv4Rx", "UDPRx", "UDPReceivePath",
            "UDPTx", "IPv4Tx", "EthernetTx", "GMIITx", "FrameArbiter", "UDPTransmitPath",
-           "ARPResponder", "UDPEndpoint", "UDPEcho", "UDPLoopback"]
+           "ARPResponder", "UDPEndpoint", "UDPEcho", "UDPLoopback", "StreamCDC"]
