@@ -30,6 +30,19 @@ def _pack(values, bits: int) -> int:
     return word
 
 
+def _sum_within(m: Module, terms, bits: int, name: str):
+    """The sum of signed ``terms`` whose every partial sum fits ``bits``, each partial sum
+    a ``bits`` wide signal (exact: nothing is lost). The same adder chain in hardware
+    (Yosys trims unused high bits anyway), but Verilator then adds in machine words rather
+    than in vectors one bit wider per term (157 lanes grew to 189 bits)."""
+    total = terms[0]
+    for k, t in enumerate(terms[1:]):
+        partial = Signal(signed(bits), name=f"{name}_{k}")
+        m.d.comb += partial.eq(total + t)
+        total = partial
+    return total
+
+
 class MacEngine(wiring.Component):
     """``weights`` (O, C, kh, kw) over the window and ``bias`` (O,) as integers; ``taps``
     (O, C, kh, kw) bool marks the products each output really sums (all of them for a
@@ -183,7 +196,7 @@ class MacEngine(wiring.Component):
                       for l in range(L)]
                 m.d.sync += [p2[p][l].eq(xs[l] * w1[l]) for l in range(L)]
                 m.d.sync += [b2[p].eq(brd.data[p * ab:(p + 1) * ab].as_signed()),
-                             s3[p].eq(sum(p2[p][1:], p2[p][0])), b3[p].eq(b2[p])]
+                             s3[p].eq(_sum_within(m, p2[p], sum_bits, f"sum_{p}")), b3[p].eq(b2[p])]
                 with m.If(v3):
                     m.d.sync += acc[p].eq(Mux(first3, b3[p], acc[p]) + s3[p])
             m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1), g2.eq(g1)]
