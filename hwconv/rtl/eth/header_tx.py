@@ -74,7 +74,8 @@ class HeaderTx(wiring.Component):
         index = Signal(range(n))
         # The FSM drives these, not o.payload itself: a port that a process drives in part
         # and a constant in part became `always @* port[a:b] = const;` in the Verilog,
-        # which Verilator (timing mode) never ran.
+        # a block with nothing to wake it, which our Verilator build never ran (the
+        # EtherType read 0).
         data, last = Signal(8), Signal()
         m.d.comb += [o.payload.data.eq(data), o.payload.last.eq(last)]
         for name, value in self.out_fields(meta).items():
@@ -94,9 +95,9 @@ class HeaderTx(wiring.Component):
         if checked is not None:
             # The length check, registered: the frame is offered (or dropped) from its
             # second cycle on, off the path from the source's valid to the GMII FIFO.
-            ok, armed = Signal(), Signal()
-            m.d.sync += [ok.eq(checked[1]), armed.eq(0)]
-            ok = ok & armed
+            length_ok, armed = Signal(), Signal()
+            m.d.sync += [length_ok.eq(checked[1]), armed.eq(0)]
+            ok = length_ok & armed
         with m.FSM():
             with m.State("HEADER"):
                 if checked is not None:
@@ -111,7 +112,7 @@ class HeaderTx(wiring.Component):
                             m.d.sync += remaining.eq(checked[0])
                         m.next = "PAYLOAD"
                 if checked is not None:
-                    with m.If(i.valid & armed & ~ok):
+                    with m.If(i.valid & armed & ~length_ok):
                         bump(self.drop_length)
                         m.next = "DISCARD"
             with m.State("PAYLOAD"):
