@@ -51,6 +51,8 @@ async def test_echo(dut):
         (len(payloads), 2, 0), c
     assert (c["rx_mac_drop_fcs"], c["rx_udp_drop_port"], c["rx_ip_drop_checksum"],
             c["rx_udp_drop_truncated"], c["arp_replies"]) == (1, 1, 1, 1, 1), c
+    # IPv4 traffic passes the ARP responder unremarked
+    assert not any(v for k, v in c.items() if k.startswith("arp_drop")), c
 
 
 @cocotb.test()
