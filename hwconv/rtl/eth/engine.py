@@ -1,0 +1,434 @@
+"""ProtocolEngine: the board end of docs/protocol.md in gateware, between UDPReceivePath
+and UDPTransmitPath, with the network (any stream component with DataflowTop's ``i`` and
+``o``) inside.
+
+It does what hwconv.host.board.SimulatedBoard does per message type, so the same host
+driver works against both: HELLO starts a session and is answered with INFO (constant
+bytes from the DeviceInfo given at build time), STATS_REQ with STATS, DATA chunks are
+written into their frame's slot buffer (block RAM) and a complete frame is streamed
+through the network, its output kept in a result buffer and sent as RESULT chunks, QUERY
+is answered with STATUS (and the RESULT chunks the query lacks). Every check of
+docs/protocol.md's table is made, in its order, and counted in the same counters.
+
+Limits (the gateware's, not the protocol's): ``slots`` a power of 2; chunk sizes whole
+beats (``chunk_bytes`` a multiple of the input's and output's beat bytes); chunk bitmaps
+in registers, so at most MAX_IN_CHUNKS input and MAX_OUT_CHUNKS result chunks; one
+answer waits at a time (a request whose answer finds the previous one unsent gets none,
+counted in ``drop_busy``; the host asks again); one frame in the network at a time.
+"""
+from __future__ import annotations
+
+import math
+
+from amaranth import Array, Cat, Const, Module, Mux, ResetInserter, Signal
+from amaranth.lib import fifo, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from ...host import protocol as p
+from .common import frame_stream, refuse, tx_stream
+from .udp_rx import UDPRx
+from .udp_tx import UDPTx
+
+__all__ = ["ProtocolEngine", "MAX_IN_CHUNKS", "MAX_OUT_CHUNKS"]
+
+MAX_IN_CHUNKS = 256
+MAX_OUT_CHUNKS = 64
+
+EMPTY, RECEIVING, COMPUTING, DONE = 0, 1, 2, 3     # slot states (EMPTY reads as UNKNOWN)
+
+#: Counted beyond the STATS counters (ports only; STATS stays as the software board's).
+EXTRA_COUNTERS = ("drop_error", "drop_busy")
+
+
+def _bytes_be(value, n):
+    """The n bytes of ``value``, most significant first (network order)."""
+    return [value[8 * (n - 1 - k):8 * (n - k)] for k in range(n)]
+
+
+class ProtocolEngine(wiring.Component):
+    """``i``: UDPReceivePath's output; ``o``: UDPTransmitPath's input; ``network``: a
+    component with pixel streams ``i`` and ``o`` computing ``info.input`` frames into
+    ``info.output`` frames (it becomes a submodule). Counters: one 32-bit output per
+    name of hwconv.host.protocol.COUNTER_NAMES (what STATS sends), plus ``drop_error``
+    (datagrams marked bad by the receive path: never looked at) and ``drop_busy``."""
+
+    def __init__(self, info: p.DeviceInfo, network):
+        fi, fo = info.input, info.output
+        if info.slots < 1 or info.slots & (info.slots - 1):
+            refuse(self, f"slots must be a power of 2, not {info.slots}")
+        for f in (fi, fo):
+            if f.chunk_bytes % f.beat_bytes:
+                refuse(self, f"chunks of {f.chunk_bytes} bytes do not hold whole beats of "
+                       f"{f.beat_bytes}")
+        if fi.chunks > MAX_IN_CHUNKS or fo.chunks > MAX_OUT_CHUNKS:
+            refuse(self, f"{fi.chunks} input / {fo.chunks} result chunks; the engine keeps "
+                   f"at most {MAX_IN_CHUNKS} / {MAX_OUT_CHUNKS}")
+        self.info, self.network = info, network
+        members = {"i": In(frame_stream({**UDPRx.IN_META, **UDPRx.OUT_META})),
+                   "o": Out(tx_stream(UDPTx.IN_META))}
+        for name in p.COUNTER_NAMES + EXTRA_COUNTERS:
+            members[name] = Out(32)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        info = self.info
+        fi, fo = info.input, info.output
+        S = info.slots
+        sbits = max(1, (S - 1).bit_length())
+        n_in, n_out = fi.chunks, fo.chunks
+        bi, bo = fi.beat_bytes, fo.beat_bytes
+        beats_in, beats_out = fi.beats, fo.beats
+        map_in, map_out = math.ceil(n_in / 8), math.ceil(n_out / 8)
+        i, o = self.i, self.o
+        beat = i.payload
+
+        def inc(name, cond=None):
+            sig = getattr(self, name)
+            if cond is None:
+                m.d.sync += sig.eq(sig + 1)
+            else:
+                with m.If(cond):
+                    m.d.sync += sig.eq(sig + 1)
+
+        soft_reset = Signal()           # a HELLO of a new session: forget everything
+        m.submodules.net = ResetInserter(soft_reset)(self.network)
+        net = self.network
+
+        # -- state ------------------------------------------------------------------
+        session = Signal(16)
+        s_frame = [Signal(32, name=f"slot{k}_frame") for k in range(S)]
+        s_state = [Signal(2, name=f"slot{k}_state") for k in range(S)]
+        s_held = [Signal(n_in, name=f"slot{k}_held") for k in range(S)]
+        s_mac = [Signal(48, name=f"slot{k}_mac") for k in range(S)]
+        s_ip = [Signal(32, name=f"slot{k}_ip") for k in range(S)]
+        s_port = [Signal(16, name=f"slot{k}_port") for k in range(S)]
+        a_frame, a_state, a_held = Array(s_frame), Array(s_state), Array(s_held)
+        a_mac, a_ip, a_port = Array(s_mac), Array(s_ip), Array(s_port)
+
+        m.submodules.in_mem = in_mem = memory.Memory(shape=8 * bi, depth=S * beats_in,
+                                                     init=[])
+        m.submodules.out_mem = out_mem = memory.Memory(shape=8 * bo, depth=S * beats_out,
+                                                       init=[])
+        in_wr = in_mem.write_port(granularity=8)
+        in_rd = in_mem.read_port()
+        out_wr = out_mem.write_port()
+        out_rd = out_mem.read_port()
+        m.submodules.ready_q = ready_q = ResetInserter(soft_reset)(
+            fifo.SyncFIFOBuffered(width=sbits, depth=S))
+        m.submodules.result_q = result_q = ResetInserter(soft_reset)(
+            fifo.SyncFIFOBuffered(width=sbits, depth=S))
+
+        # -- receive: the header into registers, DATA payload into the slot buffer --
+        pos = Signal(16)
+        hb = [Signal(8, name=f"hdr{k}") for k in range(p.HEADER_SIZE)]
+
+        def field(name):
+            f = next(f for f in p.HEADER_FIELDS if f.name == name)
+            return Cat(*reversed(hb[f.offset:f.offset + f.size]))
+
+        h_magic, h_version, h_type = field("magic"), field("version"), field("type")
+        h_session, h_frame, h_index = field("session"), field("frame"), field("index")
+        h_count, h_length = field("count"), field("length")
+        h_slot = h_frame[:sbits] if S > 1 else Const(0, 1)
+        qmap = Signal(8 * map_out)
+
+        # The slot the header names, and how its frame id compares.
+        cur_frame, cur_state, cur_held = a_frame[h_slot], a_state[h_slot], a_held[h_slot]
+        diff = Signal(32)
+        m.d.comb += diff.eq(h_frame - cur_frame)
+        same = (cur_state != EMPTY) & (diff == 0)
+        takeover = (cur_state == EMPTY) | ((diff != 0) & ~diff[31])      # newer (RFC 1982)
+        stale = ~same & ~takeover
+        busy_slot = takeover & (cur_state == COMPUTING)   # its buffer is being read
+        chunk_len = Mux(h_index == n_in - 1, fi.frame_bytes - (n_in - 1) * fi.chunk_bytes,
+                        fi.chunk_bytes)
+        held_bit = Signal()
+        m.d.comb += held_bit.eq((cur_held >> h_index[:max(1, (n_in - 1).bit_length())])[0])
+        data_fields_ok = (h_count == n_in) & (h_index < n_in) & (h_length == chunk_len)
+        fresh = Mux(takeover, 1, (cur_state == RECEIVING) & ~held_bit)
+        # Whether a DATA chunk's bytes may go to the buffer (checked again at its end).
+        write_ok = (h_magic == p.MAGIC) & (h_version == p.VERSION) & \
+            (h_type == p.MsgType.DATA) & (session != 0) & (h_session == session) & \
+            (h_length + p.HEADER_SIZE == beat.length) & data_fields_ok & ~stale & \
+            ~busy_slot & fresh
+
+        # Payload byte positions in the input buffer: word and byte lane.
+        w_word, w_lane = Signal(range(S * beats_in + 1)), Signal(range(bi))
+        chunk_words_in = fi.chunk_bytes // bi
+        with m.If(i.valid):
+            m.d.sync += pos.eq(pos + 1)
+            with m.Switch(pos):
+                for k in range(p.HEADER_SIZE):
+                    with m.Case(k):
+                        m.d.sync += hb[k].eq(beat.data)
+            with m.If(pos == p.HEADER_SIZE - 1):
+                m.d.sync += [w_word.eq(h_slot * beats_in + h_index * chunk_words_in),
+                             w_lane.eq(0)]
+            with m.If(pos >= p.HEADER_SIZE):
+                with m.If(write_ok):
+                    m.d.comb += [in_wr.addr.eq(w_word), in_wr.data.eq(beat.data.replicate(bi)),
+                                 in_wr.en.eq(1 << w_lane)]
+                with m.If(w_lane == bi - 1):
+                    m.d.sync += [w_lane.eq(0), w_word.eq(w_word + 1)]
+                with m.Else():
+                    m.d.sync += w_lane.eq(w_lane + 1)
+                qpos = pos - p.HEADER_SIZE
+                with m.Switch(qpos):
+                    for k in range(map_out):
+                        with m.Case(k):
+                            m.d.sync += qmap.word_select(k, 8).eq(beat.data)
+            with m.If(beat.last):
+                m.d.sync += pos.eq(0)
+
+        # The datagram's end is handled in the next cycle, every register then in place
+        # (the next datagram's first byte comes dozens of cycles later).
+        end, end_n, end_err = Signal(), Signal(16), Signal()
+        p_mac, p_ip, p_port = Signal(48), Signal(32), Signal(16)
+        m.d.sync += end.eq(i.valid & beat.last)
+        with m.If(i.valid & beat.last):
+            m.d.sync += [end_n.eq(pos + 1), end_err.eq(beat.error), p_mac.eq(beat.src_mac),
+                         p_ip.eq(beat.src_ip), p_port.eq(beat.src_port)]
+
+        # -- the answer waiting to be sent (one at a time) --
+        R_INFO, R_STATS, R_STATUS, R_UNKNOWN = range(4)
+        r_pending, r_kind = Signal(), Signal(2)
+        r_frame, r_slot = Signal(32), Signal(sbits)
+        r_mac, r_ip, r_port = Signal(48), Signal(32), Signal(16)
+        resend = Signal(n_out)          # RESULT chunks to send again after that STATUS
+        resend_slot = Signal(sbits)
+        r_taken = Signal()              # the transmitter takes the answer this cycle
+
+        def answer(kind, frame=0, slot=0):
+            with m.If(r_pending & ~r_taken):
+                inc("drop_busy")
+            with m.Else():
+                m.d.sync += [r_pending.eq(1), r_kind.eq(kind), r_frame.eq(frame),
+                             r_slot.eq(slot), r_mac.eq(p_mac), r_ip.eq(p_ip),
+                             r_port.eq(p_port)]
+
+        # Slot writes from the end of a datagram (after the compute side's, so they win).
+        n = end_n
+        all_in = (1 << n_in) - 1
+        pad_out = (1 << (8 * map_out)) - (1 << n_out)
+        query_len_ok = (h_index == 0) & (h_count == n_out) & (h_length == map_out) & \
+            ((qmap & pad_out) == 0)
+        proc = Signal()                 # the end is processed this cycle (not an error)
+        new_session = Signal()
+        m.d.comb += proc.eq(end & ~end_err)
+
+        # -- compute: a complete frame through the network --
+        c_busy, c_prime = Signal(), Signal()
+        c_slot, c_frame = Signal(sbits), Signal(32)
+        c_in, c_out = Signal(range(beats_in + 1)), Signal(range(beats_out + 1))
+        in_take = net.i.valid & net.i.ready
+        out_take = net.o.valid & net.o.ready
+        in_bits, out_bits = len(net.i.payload.as_value()), len(net.o.payload.as_value())
+        m.d.comb += [in_rd.addr.eq(c_slot * beats_in + Mux(in_take, c_in + 1, c_in)),
+                     net.i.payload.eq(in_rd.data[:in_bits]),
+                     net.i.valid.eq(c_busy & ~c_prime & (c_in < beats_in)),
+                     net.o.ready.eq(c_busy & (c_out < beats_out)),
+                     out_wr.addr.eq(c_slot * beats_out + c_out),
+                     out_wr.data.eq(net.o.payload.as_value()),
+                     out_wr.en.eq(out_take)]
+        with m.If(~c_busy):
+            with m.If(ready_q.r_rdy):
+                m.d.comb += ready_q.r_en.eq(1)
+                m.d.sync += [c_busy.eq(1), c_prime.eq(1), c_slot.eq(ready_q.r_data),
+                             c_frame.eq(a_frame[ready_q.r_data]), c_in.eq(0), c_out.eq(0)]
+        with m.Else():
+            m.d.sync += c_prime.eq(0)
+            with m.If(in_take):
+                m.d.sync += c_in.eq(c_in + 1)
+            with m.If(out_take):
+                m.d.sync += c_out.eq(c_out + 1)
+            with m.If((c_in == beats_in) & (c_out == beats_out)):
+                m.d.sync += c_busy.eq(0)
+                inc("frames_computed")
+                with m.If((a_state[c_slot] == COMPUTING) & (a_frame[c_slot] == c_frame)):
+                    m.d.sync += a_state[c_slot].eq(DONE)
+                    m.d.comb += [result_q.w_en.eq(1), result_q.w_data.eq(c_slot)]
+
+        with m.If(end & end_err):
+            inc("drop_error")
+        with m.If(proc):
+            inc("rx_datagrams")
+            with m.If((n < p.HEADER_SIZE) | (n > p.MAX_DATAGRAM)):
+                inc("malformed_short")
+            with m.Elif(h_magic != p.MAGIC):
+                inc("malformed_magic")
+            with m.Elif(h_version != p.VERSION):
+                inc("malformed_version")
+            with m.Elif((h_type == 0) | (h_type > max(p.MsgType))):
+                inc("malformed_type")
+            with m.Elif(h_length + p.HEADER_SIZE != n):
+                inc("malformed_length")
+            with m.Elif((h_type != p.MsgType.HELLO) & (h_type != p.MsgType.DATA) &
+                        (h_type != p.MsgType.QUERY) & (h_type != p.MsgType.STATS_REQ)):
+                inc("unexpected")
+            with m.Elif(((h_type == p.MsgType.HELLO) & ((h_length != 0) | (h_session == 0))) |
+                        ((h_type == p.MsgType.STATS_REQ) & (h_length != 0))):
+                inc("malformed_field")
+            with m.Elif(h_type == p.MsgType.HELLO):
+                with m.If(h_session != session):
+                    m.d.comb += [new_session.eq(1), soft_reset.eq(1)]
+                    m.d.sync += session.eq(h_session)
+                answer(R_INFO)
+            with m.Elif(h_type == p.MsgType.STATS_REQ):
+                answer(R_STATS)
+            with m.Elif((h_session != session) | (session == 0)):
+                inc("foreign_session")
+            with m.Elif(h_type == p.MsgType.DATA):
+                with m.If(~data_fields_ok):
+                    inc("malformed_field")
+                with m.Elif(stale):
+                    inc("stale")
+                with m.Elif(busy_slot):
+                    inc("drop_busy")
+                with m.Elif(~fresh):
+                    inc("duplicates")
+                with m.Else():
+                    held = Signal(n_in)
+                    m.d.comb += held.eq(Mux(takeover, 0, cur_held) |
+                                        (Const(1, n_in) << h_index[:max(1, (n_in - 1).bit_length())]))
+                    m.d.sync += [a_held[h_slot].eq(held), a_frame[h_slot].eq(h_frame),
+                                 a_mac[h_slot].eq(p_mac), a_ip[h_slot].eq(p_ip),
+                                 a_port[h_slot].eq(p_port)]
+                    with m.If(held == all_in):
+                        m.d.sync += a_state[h_slot].eq(COMPUTING)
+                        inc("frames_received")
+                        m.d.comb += [ready_q.w_en.eq(1), ready_q.w_data.eq(h_slot)]
+                    with m.Else():
+                        m.d.sync += a_state[h_slot].eq(RECEIVING)
+                        with m.If(h_index == n_in - 1):
+                            answer(R_STATUS, h_frame, h_slot)
+            with m.Else():                          # QUERY
+                with m.If(~query_len_ok):
+                    inc("malformed_field")
+                with m.Elif(~same):
+                    answer(R_UNKNOWN, h_frame)
+                with m.Else():
+                    answer(R_STATUS, h_frame, h_slot)
+                    with m.If((cur_state == DONE) & ~(r_pending & ~r_taken)):
+                        m.d.sync += [resend.eq(~qmap[:n_out]), resend_slot.eq(h_slot)]
+
+        # -- transmit: one datagram at a time, header then payload, never pausing --
+        T_INFO, T_STATS, T_STATUS, T_UNKNOWN, T_RESULT = range(5)
+        sending, t_kind = Signal(), Signal(3)
+        t_pos, t_len = Signal(16), Signal(16)
+        t_type, t_frame, t_index, t_count, t_flags = (Signal(8), Signal(32), Signal(32),
+                                                       Signal(32), Signal(16))
+        t_mac, t_ip, t_port = Signal(48), Signal(32), Signal(16)
+        t_state, t_held = Signal(8), Signal(8 * map_in)
+        t_word, t_lane = Signal(range(S * beats_out + 1)), Signal(range(bo))
+        counters = [getattr(self, name) for name in p.COUNTER_NAMES]
+        snapshot = Signal(32 * len(counters))
+        r_active, r_slot_q, r_next = Signal(), Signal(sbits), Signal(range(n_out + 1))
+
+        head_bytes = Array(
+            _bytes_be(Const(p.MAGIC, 16), 2) + [Const(p.VERSION, 8), t_type] +
+            _bytes_be(t_flags, 2) + _bytes_be(session, 2) + _bytes_be(t_frame, 4) +
+            _bytes_be(t_index, 4) + _bytes_be(t_count, 4) + _bytes_be(t_len, 2) +
+            [Const(0, 8), Const(0, 8)])
+        info_bytes = Array(Const(b, 8) for b in info.to_bytes())
+        stats_bytes = Array(b for k in range(len(counters))
+                            for b in _bytes_be(snapshot.word_select(k, 32), 4))
+        status_bytes = Array([t_state, Const(0, 8), Const(0, 8), Const(0, 8)] +
+                             [t_held.word_select(k, 8) for k in range(map_in)])
+        ppos = Signal(16)
+        m.d.comb += ppos.eq(t_pos - p.HEADER_SIZE)
+        take = o.valid & o.ready
+        payload_byte = Signal(8)
+        with m.Switch(t_kind):
+            with m.Case(T_INFO):
+                m.d.comb += payload_byte.eq(info_bytes[ppos[:6]])
+            with m.Case(T_STATS):
+                m.d.comb += payload_byte.eq(stats_bytes[ppos[:7]])
+            with m.Case(T_STATUS, T_UNKNOWN):
+                m.d.comb += payload_byte.eq(status_bytes[ppos])
+            with m.Case(T_RESULT):
+                m.d.comb += payload_byte.eq(out_rd.data.word_select(t_lane, 8))
+        in_payload = t_pos >= p.HEADER_SIZE
+        m.d.comb += [o.valid.eq(sending),
+                     o.payload.data.eq(Mux(in_payload, payload_byte, head_bytes[t_pos[:5]])),
+                     o.payload.last.eq(t_pos == t_len + p.HEADER_SIZE - 1),
+                     o.payload.dst_mac.eq(t_mac), o.payload.dst_ip.eq(t_ip),
+                     o.payload.dst_port.eq(t_port),
+                     o.payload.length.eq(t_len + p.HEADER_SIZE)]
+        step = take & in_payload & (t_lane == bo - 1)
+        m.d.comb += out_rd.addr.eq(Mux(step, t_word + 1, t_word))
+        with m.If(take):
+            m.d.sync += t_pos.eq(t_pos + 1)
+            with m.If(in_payload):
+                m.d.sync += t_lane.eq(Mux(t_lane == bo - 1, 0, t_lane + 1))
+                with m.If(t_lane == bo - 1):
+                    m.d.sync += t_word.eq(t_word + 1)
+            with m.If(o.payload.last):
+                m.d.sync += sending.eq(0)
+
+        chunk_words_out = fo.chunk_bytes // bo
+        last_out = fo.frame_bytes - (n_out - 1) * fo.chunk_bytes
+
+        def start_result(slot, index):
+            m.d.sync += [sending.eq(1), t_kind.eq(T_RESULT), t_pos.eq(0),
+                         t_type.eq(p.MsgType.RESULT), t_frame.eq(a_frame[slot]),
+                         t_index.eq(index), t_count.eq(n_out),
+                         t_flags.eq(Mux(index == n_out - 1, int(p.Flags.LAST), 0)),
+                         t_len.eq(Mux(index == n_out - 1, last_out, fo.chunk_bytes)),
+                         t_mac.eq(a_mac[slot]), t_ip.eq(a_ip[slot]), t_port.eq(a_port[slot]),
+                         t_word.eq(slot * beats_out + index * chunk_words_out),
+                         t_lane.eq(0)]
+            inc("tx_datagrams")
+
+        lowest = Signal(range(max(2, n_out)))
+        for k in reversed(range(n_out)):
+            with m.If(resend[k]):
+                m.d.comb += lowest.eq(k)
+        with m.If(~sending):
+            with m.If(r_pending):
+                m.d.comb += r_taken.eq(1)
+                m.d.sync += [r_pending.eq(0), sending.eq(1), t_pos.eq(0), t_frame.eq(r_frame),
+                             t_index.eq(0), t_flags.eq(0), t_mac.eq(r_mac), t_ip.eq(r_ip),
+                             t_port.eq(r_port), snapshot.eq(Cat(*counters))]
+                inc("tx_datagrams")
+                with m.Switch(r_kind):
+                    with m.Case(R_INFO):
+                        m.d.sync += [t_kind.eq(T_INFO), t_type.eq(p.MsgType.INFO),
+                                     t_count.eq(0), t_len.eq(len(info.to_bytes())),
+                                     t_frame.eq(0)]
+                    with m.Case(R_STATS):
+                        m.d.sync += [t_kind.eq(T_STATS), t_type.eq(p.MsgType.STATS),
+                                     t_count.eq(len(counters)), t_len.eq(4 * len(counters)),
+                                     t_frame.eq(0)]
+                    with m.Case(R_STATUS):
+                        m.d.sync += [t_kind.eq(T_STATUS), t_type.eq(p.MsgType.STATUS),
+                                     t_count.eq(n_in), t_len.eq(4 + map_in),
+                                     t_state.eq(a_state[r_slot]), t_held.eq(a_held[r_slot])]
+                        inc("status_sent")
+                    with m.Case(R_UNKNOWN):
+                        m.d.sync += [t_kind.eq(T_UNKNOWN), t_type.eq(p.MsgType.STATUS),
+                                     t_count.eq(0), t_len.eq(4), t_state.eq(0)]
+                        inc("status_sent")
+            with m.Elif(resend.any()):
+                with m.If(a_state[resend_slot] == DONE):
+                    start_result(resend_slot, lowest)
+                    inc("results_resent")
+                m.d.sync += resend.eq(resend & ~(Const(1, n_out) << lowest))
+            with m.Elif(r_active):
+                with m.If(a_state[r_slot_q] == DONE):
+                    start_result(r_slot_q, r_next)
+                    m.d.sync += r_next.eq(r_next + 1)
+                    with m.If(r_next == n_out - 1):
+                        m.d.sync += r_active.eq(0)
+                with m.Else():
+                    m.d.sync += r_active.eq(0)
+            with m.Elif(result_q.r_rdy):
+                m.d.comb += result_q.r_en.eq(1)
+                m.d.sync += [r_active.eq(1), r_slot_q.eq(result_q.r_data), r_next.eq(0)]
+
+        # A new session: every slot empty, nothing queued or computing (last: it wins).
+        with m.If(new_session):
+            m.d.sync += [c_busy.eq(0), r_active.eq(0), resend.eq(0)]
+            for k in range(S):
+                m.d.sync += [s_state[k].eq(EMPTY), s_held[k].eq(0)]
+        return m
