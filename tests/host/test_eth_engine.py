@@ -2,6 +2,8 @@
 hwconv.host.protocol go in as UDPReceivePath would give them, the engine's datagrams out
 are decoded with it, and everything is compared with hwconv.host.board.SimulatedBoard
 (replies and counters) and hwconv.reference (results, bit for bit)."""
+import math
+
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
@@ -140,3 +142,77 @@ def test_engine_frames_bit_exact_and_as_software():
     sw_stats = p.decode_counters(p.decode(sw[-1])[1])
     assert hw_stats == sw_stats
     assert {k: v for k, v in hw_counters.items() if k in sw_counters} == sw_counters
+
+
+def malformed_sequence(info, x):
+    """Every kind of bad, foreign, duplicated, stale and reordered datagram, a QUERY of
+    each kind, and good frames between and after them."""
+    d0, d1, d2, d3 = (data_msgs(info, f, x[f]) for f in range(4))
+    n_in, n_out = info.input.chunks, info.output.chunks
+    good_chunk = info.input.split(info.input.pack(x[1]))[0]
+    bad_magic = bytearray(d1[0])
+    bad_magic[0] ^= 0xFF
+    bad_version = bytearray(d1[0])
+    bad_version[2] = 2
+    return [
+        msg(p.MsgType.DATA, 0, 0, n_in, payload=good_chunk),       # before any HELLO
+        msg(p.MsgType.HELLO, session=0),                          # session 0: malformed
+        msg(p.MsgType.HELLO, payload=b"x"),                       # HELLO with a payload
+        msg(p.MsgType.HELLO),
+        msg(p.MsgType.HELLO),                                     # again: INFO again
+        bytes(bad_magic), bytes(bad_version),
+        d1[0][:3] + bytes([9]) + d1[0][4:],                       # no such type
+        d1[0][:3] + bytes([p.MsgType.INFO]) + d1[0][4:],          # a type the board sends
+        d1[0][:20],                                               # shorter than a header
+        d1[0][:-1],                                               # length says one more
+        d1[0] + b"\0",                                            # and one less
+        msg(p.MsgType.STATS_REQ, payload=b"\0\0\0\0"),
+        msg(p.MsgType.DATA, 1, n_in, n_in, payload=good_chunk),   # index past the frame
+        msg(p.MsgType.DATA, 1, 0xFFFFFFFF, n_in, payload=good_chunk),
+        msg(p.MsgType.DATA, 1, 0, n_in + 1, payload=good_chunk),  # count is not the frame's
+        msg(p.MsgType.DATA, 1, 0, n_in, payload=good_chunk[:-1]),  # a chunk too short
+        msg(p.MsgType.DATA, 1, n_in - 1, n_in, payload=good_chunk),  # last chunk too long
+        msg(p.MsgType.DATA, 1, 0, n_in, payload=good_chunk, session=SESSION + 1),
+        # frame 0 in order, a chunk twice; frame 1 reordered, its LAST early (STATUS)
+        d0[0], d0[0], *d0[1:],
+        d1[-1], *reversed(d1[:-1]), d1[0],
+        WAIT,
+        msg(p.MsgType.QUERY, 0, 0, n_out, payload=p.encode_bitmap([True] + [False] *
+                                                                  (n_out - 1), n_out)),
+        msg(p.MsgType.QUERY, 1, 0, n_out, payload=p.encode_bitmap([True] * n_out, n_out)),
+        msg(p.MsgType.QUERY, 5, 0, n_out, payload=p.encode_bitmap([False] * n_out, n_out)),
+        msg(p.MsgType.QUERY, 0, 0, n_out, payload=b"\xff" * math.ceil(n_out / 8)),
+        msg(p.MsgType.QUERY, 0, 0, n_out + 1, payload=b"\0"),
+        # frame 2 takes slot 0 from frame 0; frame 0's chunks are stale then
+        *d2, d0[1],
+        WAIT,
+        # frame 3 with its first chunk marked bad at its end (and sent again), a gap
+        d3[0], d3[0], *d3[1:],
+        WAIT,
+        msg(p.MsgType.STATS_REQ),
+    ]
+
+
+def test_engine_drops_and_counts_as_software():
+    """Each bad datagram dropped and counted as SimulatedBoard counts it, every answer
+    the same bytes, and the good frames between them bit-exact."""
+    graph = tiny_graph()
+    info = tiny_info(graph, chunk=30)
+    assert (info.input.chunks, info.output.chunks) == (3, 2)
+    x = random_frames(graph, 4, seed=7)
+    want = reference.run(graph, x)
+    dgs = malformed_sequence(info, x)
+    err = dgs.index(data_msgs(info, 3, x[3])[0])     # the first of the two
+    hw, hw_counters = run_engine(graph, info, dgs, errors=(err,))
+    sw, sw_counters = software(graph, info, dgs, errors=(err,))
+    got = results_of(info, hw)
+    assert sorted(got) == [0, 1, 2, 3]
+    for f in range(4):
+        assert np.array_equal(got[f], want[f]), f
+    assert sorted(hw) == sorted(sw)
+    assert {k: v for k, v in hw_counters.items() if k in sw_counters} == sw_counters
+    assert (hw_counters["drop_error"], hw_counters["drop_busy"]) == (1, 0)
+    c = sw_counters
+    assert all(c[f"malformed_{r}"] for r in p.MALFORMED_REASONS), c
+    assert all(c[k] for k in ("unexpected", "foreign_session", "duplicates", "stale",
+                              "results_resent", "status_sent")), c
