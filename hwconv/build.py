@@ -47,15 +47,17 @@ class BuildResult:
     info: dict = field(default_factory=dict)
 
     def summary(self) -> str:
+        what = "PLL" if self.mmcm.get("primitive") == "PLL_BASE" else "MMCM"
         text = (f"wrote the ISE build plan for {self.board} ({self.part}) to {self.folder}: "
                 f"{', '.join(self.files)}\n"
-                f"  core clock {self.core_mhz:g} MHz from the MMCM (VCO "
+                f"  core clock {self.core_mhz:g} MHz from the {what} (VCO "
                 f"{self.mmcm['vco_mhz']:g} MHz); self-test: {self.frame_source}, "
                 f"{self.repeats} frames per run, {self.out_beats} output "
                 f"beat{'s' if self.out_beats != 1 else ''} per frame\n"
                 f"  next: run `sh build_top.sh` in {self.folder} with ISE 14.7 (see README.md)")
         if "synthesis" in self.info:
-            text += "\n" + _fit_text(self.info["synthesis"]["fit"], "  ")
+            text += "\n" + _fit_text(self.info["synthesis"]["fit"], "  ",
+                                     self.info["synthesis"]["tool"])
         return text
 
 
@@ -73,14 +75,24 @@ def load_design_folder(folder):
 
 
 def _tops():
-    from .boards.ml605_top import ML605SelfTestTop, LEDS, BUTTONS
-    return {"ml605": (ML605SelfTestTop, LEDS, BUTTONS)}
+    from .boards import ml605_top, sp605_top
+    return {"ml605": (ml605_top.ML605SelfTestTop, ml605_top.LEDS, ml605_top.BUTTONS),
+            "sp605": (sp605_top.SP605SelfTestTop, sp605_top.LEDS, sp605_top.BUTTONS)}
 
 
 def fit_table(res, capacity: dict) -> list[tuple[str, int, int]]:
-    """(resource, used, available) rows of a Yosys `Resources` against a part."""
+    """(resource, used, available) rows of a Yosys `Resources` against a part (Virtex-6, or
+    Spartan-6 when ``capacity`` counts ``dsp`` and ``ramb16_equivalent``)."""
     ios = sum(n for cell, n in res.cells.items()
               if cell.startswith(("IBUF", "OBUF", "IOBUF")))
+    if "ramb16_equivalent" in capacity:                  # Spartan-6: DSP48A1, RAMB16BWER/8BWER
+        cells = res.cells
+        return [("LUT", res.lut, capacity["lut"]), ("FF", res.ff, capacity["ff"]),
+                ("DSP48A1", cells.get("DSP48A1", 0), capacity["dsp"]),
+                ("RAMB8BWER + 2 x RAMB16BWER",
+                 cells.get("RAMB8BWER", 0) + 2 * cells.get("RAMB16BWER", 0),
+                 2 * capacity["ramb16_equivalent"]),
+                ("I/O buffers", ios, capacity["user_io"])]
     return [("LUT", res.lut, capacity["lut"]), ("FF", res.ff, capacity["ff"]),
             ("DSP48E1", res.dsp48e1, capacity["dsp48e1"]),
             ("RAMB18E1 + 2 x RAMB36E1", res.ramb18 + 2 * res.ramb36,
@@ -88,32 +100,36 @@ def fit_table(res, capacity: dict) -> list[tuple[str, int, int]]:
             ("I/O buffers", ios, capacity["user_io"])]
 
 
-def _synthesize_top(verilog: str, capacity: dict, log) -> tuple[dict, list, str]:
-    """Yosys synth_xilinx -family xc6v of the whole board top; the rows that overflow the part
-    make a BuildError. Returns the resources, the fit table and the Yosys log."""
+def _synthesize_top(verilog: str, capacity: dict, log,
+                    family: str = "xc6v") -> tuple[dict, list, str]:
+    """Yosys synth_xilinx -family ``family`` of the whole board top; the rows that overflow the
+    part make a BuildError. Returns the resources, the fit table and the Yosys log."""
     import tempfile
 
     from .synth import synthesize
     if log:
-        log("hwconv: synthesizing the whole board top with Yosys (synth_xilinx -family xc6v)...")
+        log(f"hwconv: synthesizing the whole board top with Yosys (synth_xilinx -family "
+            f"{family})...")
     with tempfile.TemporaryDirectory(prefix="hwconv-build-") as tmp:
-        res = synthesize(verilog, NAME, pathlib.Path(tmp))
+        res = synthesize(verilog, NAME, pathlib.Path(tmp), family=family)
         yosys_log = (pathlib.Path(tmp) / "yosys.log").read_text(errors="replace")
     table = fit_table(res, capacity)
     over = [f"{name} {used:,} of {avail:,}" for name, used, avail in table if used > avail]
     if over:
         raise BuildError(f"the board top does not fit the part: {'; '.join(over)} (Yosys "
-                         f"synth_xilinx -family xc6v); lower --lanes when compiling")
+                         f"synth_xilinx -family {family}); compile for this part's budgets "
+                         f"(--dsp-budget, --ramb18-budget, --lut-budget) or lower --lanes")
     return res.as_dict(), table, yosys_log
 
 
-def build_board(design, board: str, output, *, frames=None, core_mhz: float = 200.0,
+def build_board(design, board: str, output, *, frames=None, core_mhz: float | None = None,
                 repeats: int = 4, timeout: int = 1 << 24, synth: bool = False,
                 log=None) -> BuildResult:
     """Write the ISE build plan of ``design`` (a Design or a design folder) on ``board``.
 
     ``frames``: float frames (N, C, H, W) or (C, H, W); the first is the self-test frame.
-    Without them a fixed pseudo-random frame spanning the input range is used. Nothing is
+    Without them a fixed pseudo-random frame spanning the input range is used. ``core_mhz``:
+    the network's clock (default: the board's, 200 MHz on the ML605, 100 on the SP605). Nothing is
     written unless the whole plan was generated. ``synth``: also synthesize the whole board
     top with Yosys (xc6v) and refuse it if it does not fit the part; the resources go into
     build.json and the README. ``log(message)`` hears about slow steps.
@@ -143,6 +159,9 @@ def build_board(design, board: str, output, *, frames=None, core_mhz: float = 20
         source = "a fixed pseudo-random frame (pass --input X.npy for a real one)"
     in_beats, out_beats = selftest_vectors(graph, x_int)
     top_cls, leds, buttons = _tops()[board]
+    platform = board_platform(board)
+    if core_mhz is None:
+        core_mhz = getattr(platform, "default_core_mhz", 200.0)
     try:                                      # an impossible clock fails here, not later
         cfg = top_cls.clock_config(core_mhz * 1e6)
     except ClockingError as e:
@@ -150,26 +169,33 @@ def build_board(design, board: str, output, *, frames=None, core_mhz: float = 20
 
     if log:
         log(f"hwconv: generating the ISE build plan for {board} (Amaranth, Yosys)...")
-    platform = board_platform(board)
     top = top_cls(DataflowTop(graph, design.lanes), in_beats, out_beats,
                   core_hz=core_mhz * 1e6, repeats=repeats, timeout=timeout)
-    plan = platform.build(top, name=NAME, do_build=False, emit_src=False)
-    mmcm = {"primitive": "MMCM_BASE", "in_mhz": cfg.in_hz / 1e6, "divclk_divide": cfg.divclk,
+    overrides = {}
+    if getattr(platform, "add_constraints", None):
+        overrides["add_constraints"] = platform.add_constraints
+    plan = platform.build(top, name=NAME, do_build=False, emit_src=False, **overrides)
+    primitive = getattr(getattr(top_cls, "CLOCKING", None), "primitive", "MMCM_BASE")
+    mmcm = {"primitive": primitive, "in_mhz": cfg.in_hz / 1e6, "divclk_divide": cfg.divclk,
             "clkfbout_mult": cfg.mult, "vco_mhz": cfg.vco_hz / 1e6,
             "outputs": {name: {"divide": d, "mhz": cfg.vco_hz / d / 1e6}
                         for name, d in zip(top_cls.DOMAINS, cfg.dividers)}}
     expected = reference.run(graph, x_int[None])[0]
+    clock_pins = platform.resources["clk200", 0].ios[0]
     info = {"board": board, "part": platform.part, "toolchain": "ISE 14.7",
-            "top": NAME, "core_mhz": core_mhz, "mmcm": mmcm,
+            "top": NAME, "core_mhz": core_mhz,
+            **({"mmcm": mmcm} if primitive == "MMCM_BASE" else {"pll": mmcm}),
+            "sysclk_pins": [*clock_pins.p.names, *clock_pins.n.names],
             "phy_reset_ms": top.phy_reset_cycles / ETH_HZ * 1e3,
             "selftest": {"frame_source": source, "repeats": repeats,
                          "timeout_cycles": timeout, "in_beats": len(in_beats),
                          "out_beats": len(out_beats), "vectors": "selftest.npz"}}
 
     if synth:
+        family = getattr(platform, "yosys_family", "xc6v")
         resources, table, yosys_log = _synthesize_top(plan.files[f"{NAME}.v"],
-                                                      platform.part_resources, log)
-        info["synthesis"] = {"tool": "yosys synth_xilinx -family xc6v -flatten",
+                                                      platform.part_resources, log, family)
+        info["synthesis"] = {"tool": f"yosys synth_xilinx -family {family} -flatten",
                              "resources": resources,
                              "fit": [{"resource": n, "used": u, "available": a}
                                      for n, u, a in table]}
@@ -189,17 +215,20 @@ def build_board(design, board: str, output, *, frames=None, core_mhz: float = 20
                        out_beats=len(out_beats), repeats=repeats, info=info)
 
 
-def _fit_text(fit: list[dict], indent: str = "") -> str:
-    rows = [f"{indent}whole board top, Yosys synth_xilinx -family xc6v:"]
+def _fit_text(fit: list[dict], indent: str = "",
+              tool: str = "yosys synth_xilinx -family xc6v") -> str:
+    rows = [f"{indent}whole board top, Yosys {tool.split(' ', 1)[1].replace(' -flatten', '')}:"]
     rows += [f"{indent}  {r['resource']:<26} {r['used']:>9,} of {r['available']:>9,} "
              f"({100 * r['used'] / r['available']:.1f}%)" for r in fit]
     return "\n".join(rows)
 
 
 def _readme(info: dict, leds, buttons, plan_files: list[str]) -> str:
-    mmcm = info["mmcm"]
+    mmcm = info.get("mmcm") or info["pll"]
     outs = ", ".join(f"{name} {o['mhz']:g} MHz (divide {o['divide']})"
                      for name, o in mmcm["outputs"].items())
+    what = "MMCM" if mmcm["primitive"] == "MMCM_BASE" else "PLL"
+    lower = "150`\n(or 125, 100)" if what == "MMCM" else "62.5`\n(or 50)"
     st = info["selftest"]
     led_rows = "\n".join(f"| {name} | {meaning} |" for name, meaning in leds)
     button_rows = "\n".join(f"| {name} | {meaning} |" for name, meaning in buttons)
@@ -212,7 +241,7 @@ def _readme(info: dict, leds, buttons, plan_files: list[str]) -> str:
 ## Resources (Yosys, not ISE)
 
 `hwconv build --synth` synthesized the whole board top with Yosys
-(`synth_xilinx -family xc6v -flatten`; log in yosys.log). ISE's own figures will differ.
+(`{info["synthesis"]["tool"].split(" ", 1)[1]}`; log in yosys.log). ISE's own figures will differ.
 
 | resource | used | available | |
 |---|---|---|---|
@@ -240,33 +269,32 @@ it for you). On Windows run `build_top.bat` from an ISE 14.7 command prompt. The
 
 Timing: the core clock is {info['core_mhz']:g} MHz, derived by ISE from the TIMESPEC on
 SYSCLK; `top_par.par` ends with the score of every PERIOD constraint. If the design does not
-meet it, write the plan again with a lower clock: `hwconv build ... --clock-mhz 150`
-(or 125, 100).
+meet it, write the plan again with a lower clock: `hwconv build ... --clock-mhz {lower}.
 
 Load `top.bit` with iMPACT (Boundary Scan, Initialize Chain, assign top.bit to the
-xc6vlx240t, Program) over the ML605's USB JTAG port.
+{info['part'].split('-')[0]}, Program) over the {info['board'].upper()}'s USB JTAG port.
 
 ## Files
 
 | file | what it is |
 |---|---|
-| top.v | the whole board top in Verilog: MMCM, self-test, network |
+| top.v | the whole board top in Verilog: {what}, self-test, network |
 | top.ucf | pins (LOC), I/O standards, TIMESPEC PERIOD for each clock input |
-| top.xst | XST script (part {info['part'].replace('-ff', 'ff')}, top module `top`) |
+| top.xst | XST script (part {''.join(info['part'].rsplit('-', 1)[0].split('-'))}-{info['part'].rsplit('-', 1)[1]}, top module `top`) |
 | top.prj | XST project: the Verilog files |
 | build_top.sh, build_top.bat | the ISE flow: xst, ngdbuild, map, par, bitgen |
 | build_top.json | the same commands as data |
-| build.json | board, part, clocks, MMCM settings, self-test parameters |
+| build.json | board, part, clocks, {what} settings, self-test parameters |
 | selftest.npz | the test frame and its expected output (integers, numpy) |
 
 All files of the plan: {', '.join(plan_files)}.
 
 ## Clocks
 
-The 200 MHz LVDS system clock (SYSCLK, pins J9/H9) drives an {mmcm['primitive']}
-(DIVCLK_DIVIDE {mmcm['divclk_divide']}, CLKFBOUT_MULT_F {mmcm['clkfbout_mult']},
+The 200 MHz LVDS system clock (SYSCLK, pins {'/'.join(info['sysclk_pins'])}) drives a{'n' if what == 'MMCM' else ''} {mmcm['primitive']}
+(DIVCLK_DIVIDE {mmcm['divclk_divide']}, CLKFBOUT_MULT{'_F' if what == 'MMCM' else ''} {mmcm['clkfbout_mult']},
 VCO {mmcm['vco_mhz']:g} MHz) with outputs {outs}. Each clock domain is held in reset until
-the MMCM locks and is released by a reset synchronizer.
+the {what} locks and is released by a reset synchronizer.
 
 ## What the board shows
 

@@ -419,12 +419,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("build", help="write a bitstream-ready ISE build plan for a board")
     b.add_argument("design", help="a design folder written by `hwconv compile`")
-    b.add_argument("--board", required=True, help="the board (ml605)")
+    b.add_argument("--board", required=True, help="the board (ml605, sp605)")
     b.add_argument("-o", "--output", required=True, help="build folder to write")
     b.add_argument("--input", help=".npy float frames; the first is the on-board test frame "
                    "(default: a fixed pseudo-random frame)")
-    b.add_argument("--clock-mhz", type=float, default=200.0,
-                   help="core clock made by the MMCM (default 200)")
+    b.add_argument("--clock-mhz", type=float, default=None,
+                   help="core clock made by the MMCM or PLL (default: the board's, 200 MHz "
+                   "on the ml605, 100 on the sp605)")
     b.add_argument("--repeats", type=int, default=4,
                    help="frames streamed back to back per self-test run (default 4)")
     b.add_argument("--synth", action="store_true",

@@ -127,14 +127,14 @@ def _tail(text: str, lines: int = _LOG_TAIL_LINES) -> str:
 
 
 def _run(verilog: str, top: str, workdir: pathlib.Path, log: pathlib.Path | None,
-         keep: bool, timing: bool = False) -> Resources:
+         keep: bool, timing: bool = False, family: str = FAMILY) -> Resources:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "top.v").write_text(verilog)
     (workdir / "stat.json").unlink(missing_ok=True)
     (workdir / "synth.ys").write_text(
         "echo on\n"  # so yosys.log shows each command
         "read_verilog top.v\n"
-        f"synth_xilinx -family {FAMILY} -flatten -top {top}\n"
+        f"synth_xilinx -family {family} -flatten -top {top}\n"
         "echo off\n"  # or the echo would land in stat.json too
         f"tee -q -o stat.json stat -json -top {top}\n"
         + ("write_json netlist.json\n" if timing else "")
@@ -164,7 +164,7 @@ def _run(verilog: str, top: str, workdir: pathlib.Path, log: pathlib.Path | None
         else:
             where = "pass workdir= to keep top.v and yosys.log, or log= for the log"
         raise SynthesisError(
-            f"Yosys synth_xilinx -family {FAMILY} of top module {top!r} failed: {error}\n"
+            f"Yosys synth_xilinx -family {family} of top module {top!r} failed: {error}\n"
             f"({where}); last lines of the log:\n{tail}",
             returncode=proc.returncode, log_tail=tail,
         )
@@ -181,7 +181,8 @@ def _run(verilog: str, top: str, workdir: pathlib.Path, log: pathlib.Path | None
 
 
 def synthesize(verilog: str, top: str, workdir: pathlib.Path | None = None, *,
-               log: pathlib.Path | None = None, timing: bool = False) -> Resources:
+               log: pathlib.Path | None = None, timing: bool = False,
+               family: str = FAMILY) -> Resources:
     """Synthesize Verilog source for Virtex-6 with Yosys and count the resources it uses.
 
     ``top`` names the top module. ``workdir`` keeps top.v, synth.ys, yosys.log and stat.json;
@@ -192,10 +193,15 @@ def synthesize(verilog: str, top: str, workdir: pathlib.Path | None = None, *,
 
     The first Yosys run on a machine compiles its WebAssembly (a minute or two, then cached
     under $XDG_CACHE_HOME/YoWASP); later runs take seconds for small designs.
+
+    ``family``: Yosys' ``synth_xilinx -family`` (``xc6s`` for a Spartan-6 board top); the
+    fields of `Resources` name Virtex-6 cells, ``cells`` holds every family's.
     """
     if not isinstance(top, str) or not _TOP_NAME.match(top):
         raise ValueError(f"Top module name must be a plain Verilog identifier, not {top!r}")
     if workdir is not None:
-        return _run(verilog, top, pathlib.Path(workdir), log, keep=True, timing=timing)
+        return _run(verilog, top, pathlib.Path(workdir), log, keep=True, timing=timing,
+                    family=family)
     with tempfile.TemporaryDirectory(prefix="hwconv-synth-") as tmp:
-        return _run(verilog, top, pathlib.Path(tmp), log, keep=False, timing=timing)
+        return _run(verilog, top, pathlib.Path(tmp), log, keep=False, timing=timing,
+                    family=family)

@@ -16,6 +16,7 @@ __all__ = ["BOARDS", "UnknownBoardError", "board_platform"]
 # board name -> "module:class"
 BOARDS = {
     "ml605": "hwconv.boards.ml605:ML605Platform",
+    "sp605": "hwconv.boards.sp605:SP605Platform",
 }
 
 
