@@ -86,5 +86,10 @@ def run_demo(folder="demo-out", frames: int = 10, synth: bool = True) -> int:
         print(f"   Yosys synth_xilinx -family xc6v: {s['dsp48e1']} DSP48E1, "
               f"{s['ramb18']} RAMB18E1 + {s['ramb36']} RAMB36E1, {s['lut']:,} LUT, "
               f"{s['ff']:,} FF")
+        if s.get("logic_depth"):
+            d = s["logic_depth"]
+            print(f"   timing proxy: at most {d['max_levels']} logic levels between registers "
+                  f"(budget {d['budget']}, docs/timing.md); {d['endpoints_over_budget']} "
+                  f"register inputs beyond it")
     print(f"   report: {folder}/report.html, {folder}/report.json")
     return status

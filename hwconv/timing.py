@@ -38,6 +38,8 @@ class LogicDepth:
     max_levels: int
     histogram: dict[int, int]              # levels -> endpoints (register inputs, outputs)
     worst_path: list[str] = field(default_factory=list)   # named nets, start to end
+    # Register inputs beyond the budget, counted by the unit (first name part) they are in.
+    over_by_unit: dict[str, int] = field(default_factory=dict)
 
     def over_budget(self, budget: int = LEVEL_BUDGET) -> int:
         """Endpoints whose deepest path is beyond ``budget`` levels."""
@@ -47,7 +49,8 @@ class LogicDepth:
         return {"max_levels": self.max_levels, "budget": LEVEL_BUDGET,
                 "endpoints_over_budget": self.over_budget(),
                 "histogram": {str(k): v for k, v in sorted(self.histogram.items())},
-                "worst_path": self.worst_path}
+                "worst_path": self.worst_path,
+                "over_by_unit": dict(sorted(self.over_by_unit.items(), key=lambda kv: -kv[1]))}
 
 
 def logic_depth(netlist, top: str | None = None) -> LogicDepth:
@@ -108,6 +111,7 @@ def logic_depth(netlist, top: str | None = None) -> LogicDepth:
 
     names = _net_names(module)
     histogram: Counter = Counter()
+    over: Counter = Counter()
     worst, worst_end, worst_sink = 0, None, ""
     endpoints = [(_output_name(cell, names) or cell["type"], bits) for cell in cells.values()
                  if cell["type"] not in _COMBINATIONAL
@@ -123,13 +127,22 @@ def logic_depth(netlist, top: str | None = None) -> LogicDepth:
                 if d > deepest:
                     deepest, deepest_cell = d, driver[b]
         histogram[deepest] += 1
+        if deepest > LEVEL_BUDGET:
+            over[_unit(sink)] += 1
         if deepest > worst:
             worst, worst_end, worst_sink = deepest, deepest_cell, sink
     path = []
     while worst_end is not None:
         path.append(cells[worst_end]["type"])
         worst_end = came_from.get(worst_end)
-    return LogicDepth(worst, dict(histogram), path[::-1] + ([f"into {worst_sink}"] if path else []))
+    return LogicDepth(worst, dict(histogram), path[::-1] + ([f"into {worst_sink}"] if path else []),
+                      dict(over))
+
+
+def _unit(sink: str) -> str:
+    """``FDRE u_conv1.mac.acc_0`` -> ``u_conv1``: the unit a register belongs to."""
+    name = sink.split(" ", 1)[-1]
+    return name.split(".", 1)[0] if "." in name else "(top)"
 
 
 def _net_names(module) -> dict:
