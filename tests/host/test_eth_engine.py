@@ -216,3 +216,25 @@ def test_engine_drops_and_counts_as_software():
     assert all(c[f"malformed_{r}"] for r in p.MALFORMED_REASONS), c
     assert all(c[k] for k in ("unexpected", "foreign_session", "duplicates", "stale",
                               "results_resent", "status_sent")), c
+
+
+def test_engine_answers_requests_back_to_back():
+    """Requests closer than their answers take to send wait in the answer queue (4) and
+    all get their answer; beyond it they are dropped and counted (``drop_busy``), and the
+    next frame is still bit-exact."""
+    graph = tiny_graph()
+    info = tiny_info(graph)
+    x = random_frames(graph, 2, seed=9)
+    want = reference.run(graph, x)
+    n_out = info.output.chunks
+    query = msg(p.MsgType.QUERY, 0, 0, n_out,
+                payload=p.encode_bitmap([True] * n_out, n_out))
+    dgs = [msg(p.MsgType.HELLO), *data_msgs(info, 0, x[0]), WAIT,
+           *[msg(p.MsgType.STATS_REQ), query] * 5, WAIT, *data_msgs(info, 1, x[1])]
+    hw, c = run_engine(graph, info, dgs, gap=2)
+    kinds = [p.decode(d)[0].type for d in hw]
+    answered = kinds.count(p.MsgType.STATS) + kinds.count(p.MsgType.STATUS)
+    assert c["drop_busy"] > 0 and answered + c["drop_busy"] == 10, (answered, c)
+    assert answered >= 5
+    got = results_of(info, hw)
+    assert all(np.array_equal(got[f], want[f]) for f in range(2))

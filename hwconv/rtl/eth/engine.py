@@ -12,16 +12,18 @@ docs/protocol.md's table is made, in its order, and counted in the same counters
 
 Limits (the gateware's, not the protocol's): ``slots`` a power of 2; chunk sizes whole
 beats (``chunk_bytes`` a multiple of the input's and output's beat bytes); chunk bitmaps
-in registers, so at most MAX_IN_CHUNKS input and MAX_OUT_CHUNKS result chunks; one
-answer waits at a time (a request whose answer finds the previous one unsent gets none,
-counted in ``drop_busy``; the host asks again); one frame in the network at a time.
+in registers, so at most MAX_IN_CHUNKS input and MAX_OUT_CHUNKS result chunks; at most
+``answers`` answers (INFO, STATS, STATUS) wait to be sent (a request whose answer finds
+the queue full gets none, counted in ``drop_busy``; the host asks again), and the RESULT
+chunks one QUERY asks again for are sent after them (a later QUERY's replace them); one
+frame in the network at a time.
 """
 from __future__ import annotations
 
 import math
 
 from amaranth import Array, Cat, Const, Module, Mux, ResetInserter, Signal
-from amaranth.lib import fifo, memory, wiring
+from amaranth.lib import data, fifo, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...host import protocol as p
@@ -52,7 +54,7 @@ class ProtocolEngine(wiring.Component):
     name of hwconv.host.protocol.COUNTER_NAMES (what STATS sends), plus ``drop_error``
     (datagrams marked bad by the receive path: never looked at) and ``drop_busy``."""
 
-    def __init__(self, info: p.DeviceInfo, network):
+    def __init__(self, info: p.DeviceInfo, network, *, answers: int = 4):
         fi, fo = info.input, info.output
         if info.slots < 1 or info.slots & (info.slots - 1):
             refuse(self, f"slots must be a power of 2, not {info.slots}")
@@ -63,7 +65,7 @@ class ProtocolEngine(wiring.Component):
         if fi.chunks > MAX_IN_CHUNKS or fo.chunks > MAX_OUT_CHUNKS:
             refuse(self, f"{fi.chunks} input / {fo.chunks} result chunks; the engine keeps "
                    f"at most {MAX_IN_CHUNKS} / {MAX_OUT_CHUNKS}")
-        self.info, self.network = info, network
+        self.info, self.network, self.answers = info, network, answers
         members = {"i": In(frame_stream({**UDPRx.IN_META, **UDPRx.OUT_META})),
                    "o": Out(tx_stream(UDPTx.IN_META))}
         for name in p.COUNTER_NAMES + EXTRA_COUNTERS:
@@ -190,22 +192,30 @@ class ProtocolEngine(wiring.Component):
             m.d.sync += [end_n.eq(pos + 1), end_err.eq(beat.error), p_mac.eq(beat.src_mac),
                          p_ip.eq(beat.src_ip), p_port.eq(beat.src_port)]
 
-        # -- the answer waiting to be sent (one at a time) --
+        # -- answers waiting to be sent: a queue of ``answers`` --
         R_INFO, R_STATS, R_STATUS, R_UNKNOWN = range(4)
-        r_pending, r_kind = Signal(), Signal(2)
-        r_frame, r_slot = Signal(32), Signal(sbits)
-        r_mac, r_ip, r_port = Signal(48), Signal(32), Signal(16)
+        answer_layout = data.StructLayout({"kind": 2, "frame": 32, "slot": sbits, "mac": 48,
+                                           "ip": 32, "port": 16})
+        # (not emptied by a new session: its INFO is written in that very cycle)
+        m.submodules.answer_q = answer_q = fifo.SyncFIFOBuffered(width=answer_layout.size,
+                                                                 depth=self.answers)
+        w_answer = Signal(answer_layout)
+        r_answer = Signal(answer_layout)
+        m.d.comb += [answer_q.w_data.eq(w_answer), r_answer.eq(answer_q.r_data)]
+        r_pending, r_taken = answer_q.r_rdy, answer_q.r_en
+        r_kind, r_frame, r_slot = r_answer.kind, r_answer.frame, r_answer.slot
+        r_mac, r_ip, r_port = r_answer.mac, r_answer.ip, r_answer.port
         resend = Signal(n_out)          # RESULT chunks to send again after that STATUS
         resend_slot = Signal(sbits)
-        r_taken = Signal()              # the transmitter takes the answer this cycle
 
         def answer(kind, frame=0, slot=0):
-            with m.If(r_pending & ~r_taken):
+            with m.If(~answer_q.w_rdy):
                 inc("drop_busy")
             with m.Else():
-                m.d.sync += [r_pending.eq(1), r_kind.eq(kind), r_frame.eq(frame),
-                             r_slot.eq(slot), r_mac.eq(p_mac), r_ip.eq(p_ip),
-                             r_port.eq(p_port)]
+                m.d.comb += [answer_q.w_en.eq(1), w_answer.kind.eq(kind),
+                             w_answer.frame.eq(frame), w_answer.slot.eq(slot),
+                             w_answer.mac.eq(p_mac), w_answer.ip.eq(p_ip),
+                             w_answer.port.eq(p_port)]
 
         # Slot writes from the end of a datagram (after the compute side's, so they win).
         n = end_n
@@ -309,7 +319,7 @@ class ProtocolEngine(wiring.Component):
                     answer(R_UNKNOWN, h_frame)
                 with m.Else():
                     answer(R_STATUS, h_frame, h_slot)
-                    with m.If((cur_state == DONE) & ~(r_pending & ~r_taken)):
+                    with m.If((cur_state == DONE) & answer_q.w_rdy):
                         m.d.sync += [resend.eq(~qmap[:n_out]), resend_slot.eq(h_slot)]
 
         # -- transmit: one datagram at a time, header then payload, never pausing --
@@ -387,7 +397,7 @@ class ProtocolEngine(wiring.Component):
         with m.If(~sending):
             with m.If(r_pending):
                 m.d.comb += r_taken.eq(1)
-                m.d.sync += [r_pending.eq(0), sending.eq(1), t_pos.eq(0), t_frame.eq(r_frame),
+                m.d.sync += [sending.eq(1), t_pos.eq(0), t_frame.eq(r_frame),
                              t_index.eq(0), t_flags.eq(0), t_mac.eq(r_mac), t_ip.eq(r_ip),
                              t_port.eq(r_port), snapshot.eq(Cat(*counters))]
                 inc("tx_datagrams")
