@@ -129,10 +129,11 @@ def build_board(design, board: str, output, *, frames=None, core_mhz: float | No
 
     ``frames``: float frames (N, C, H, W) or (C, H, W); the first is the self-test frame.
     Without them a fixed pseudo-random frame spanning the input range is used. ``core_mhz``:
-    the network's clock (default: the board's, 200 MHz on the ML605, 100 on the SP605). Nothing is
-    written unless the whole plan was generated. ``synth``: also synthesize the whole board
-    top with Yosys (xc6v) and refuse it if it does not fit the part; the resources go into
-    build.json and the README. ``log(message)`` hears about slow steps.
+    the network's clock (default: the board's, 200 MHz on the ML605, 100 on the SP605).
+    Nothing is written unless the whole plan was generated. ``synth``: also synthesize the
+    whole board top with Yosys (the board's family: xc6v, xc6s) and refuse it if it does not
+    fit the part; the resources go into build.json and the README. ``log(message)`` hears
+    about slow steps.
     """
     from . import reference
     from .boards.ml605_top import ETH_HZ
@@ -229,6 +230,10 @@ def _readme(info: dict, leds, buttons, plan_files: list[str]) -> str:
                      for name, o in mmcm["outputs"].items())
     what = "MMCM" if mmcm["primitive"] == "MMCM_BASE" else "PLL"
     lower = "150`\n(or 125, 100)" if what == "MMCM" else "62.5`\n(or 50)"
+    device_package, speed = info["part"].rsplit("-", 1)
+    xst_part = device_package.replace("-", "") + "-" + speed       # xc6vlx240tff1156-1
+    article = ("an " if what == "MMCM" else "a ") + mmcm["primitive"]
+    mult_name = "CLKFBOUT_MULT_F" if what == "MMCM" else "CLKFBOUT_MULT"
     st = info["selftest"]
     led_rows = "\n".join(f"| {name} | {meaning} |" for name, meaning in leds)
     button_rows = "\n".join(f"| {name} | {meaning} |" for name, meaning in buttons)
@@ -280,7 +285,7 @@ Load `top.bit` with iMPACT (Boundary Scan, Initialize Chain, assign top.bit to t
 |---|---|
 | top.v | the whole board top in Verilog: {what}, self-test, network |
 | top.ucf | pins (LOC), I/O standards, TIMESPEC PERIOD for each clock input |
-| top.xst | XST script (part {''.join(info['part'].rsplit('-', 1)[0].split('-'))}-{info['part'].rsplit('-', 1)[1]}, top module `top`) |
+| top.xst | XST script (part {xst_part}, top module `top`) |
 | top.prj | XST project: the Verilog files |
 | build_top.sh, build_top.bat | the ISE flow: xst, ngdbuild, map, par, bitgen |
 | build_top.json | the same commands as data |
@@ -291,8 +296,8 @@ All files of the plan: {', '.join(plan_files)}.
 
 ## Clocks
 
-The 200 MHz LVDS system clock (SYSCLK, pins {'/'.join(info['sysclk_pins'])}) drives a{'n' if what == 'MMCM' else ''} {mmcm['primitive']}
-(DIVCLK_DIVIDE {mmcm['divclk_divide']}, CLKFBOUT_MULT{'_F' if what == 'MMCM' else ''} {mmcm['clkfbout_mult']},
+The 200 MHz LVDS system clock (SYSCLK, pins {'/'.join(info['sysclk_pins'])}) drives {article}
+(DIVCLK_DIVIDE {mmcm['divclk_divide']}, {mult_name} {mmcm['clkfbout_mult']},
 VCO {mmcm['vco_mhz']:g} MHz) with outputs {outs}. Each clock domain is held in reset until
 the {what} locks and is released by a reset synchronizer.
 

@@ -86,7 +86,8 @@ def _search(in_hz, out_hz, *, divclk, mult, vco, pfd, what):
 
 def mmcm_config(in_hz: float, out_hz: list[float]) -> MMCMConfig:
     """The MMCM settings giving exactly ``out_hz`` from ``in_hz``, highest VCO first (less
-    jitter), then the smallest input divider. Raises ClockingError naming the frequencies when there is none."""
+    jitter), then the smallest input divider. Raises ClockingError naming the frequencies
+    when there is none."""
     if not 1 <= len(out_hz) <= 7:
         raise ValueError(f"an MMCM has 1 to 7 outputs, not {len(out_hz)}")
     return _search(in_hz, out_hz, divclk=range(1, 81), mult=range(5, 65), vco=VCO_MHZ,
