@@ -33,9 +33,8 @@ def conv_pool_tanh(size: int = 16, maps: int = 2, seed: int = 0) -> ir.Graph:
 def torch7_stage(size: int = 24, outputs: int = 4, seed: int = 0) -> ir.Graph:
     """tests/test_torch7_stage.py's stage (contrastive normalization -> 7x7 convolution
     -> tanh -> L2 pooling) at a smaller size: a 24x24 frame and 4 feature maps instead of
-    46x46 and 16. With 16 maps the Tanh and Sqrt tables are ROMs with 16 read ports,
-    which this Yosys (yowasp 0.70) cannot map: memory_libmap aborts (a thrown Wasm
-    exception); docs/estimates.md."""
+    46x46 and 16 (with 16 maps, before tables kept a copy per pair of lanes, the Tanh
+    and Sqrt ROMs had 16 read ports and memory_libmap aborted; docs/estimates.md)."""
     from tests.test_torch7_stage import gaussian
     rng = np.random.default_rng(seed)
     return ir.Graph((
@@ -105,6 +104,32 @@ def test_torch7_stage():
 def test_bundled_lenet_default_budget():
     from hwconv.demo import bundled_digits, bundled_model
     assert_agrees(hwconv.compile(bundled_model(), bundled_digits()["calibration"]))
+
+
+def one_layer(layer, shape) -> ir.Graph:
+    return ir.Graph((ir.Input("x", shape=shape), layer, ir.Output("y", (layer.name,))))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("channels,setting", [(16, 1), (64, ("serial", 1))],
+                         ids=["tanh16_rom_per_pair", "tanh64_serial"])
+def test_table_lanes(channels, setting):
+    """A table copy per pair of lanes (16 lanes: 8 RAMB36E1; one ROM for all was left to
+    logic, and Yosys could not map it at 16 lanes), and 64 channels through one lane."""
+    g = one_layer(ir.Tanh("t", ("x",)), (channels, 4, 4))
+    assert_agrees(hwconv.compile(g, _frames(g), lanes={"t": setting}))
+
+
+@pytest.mark.slow
+def test_serial_line_buffer_and_weights_in_lut_rom():
+    """scene3's structures at a small size: a 7x7 convolution slow enough for the serial
+    line buffer, 40 of its 64 multipliers' weights in a LUT ROM."""
+    rng = np.random.default_rng(0)
+    g = one_layer(ir.Conv2d("c", ("x",), weight=rng.normal(0, 0.05, (32, 16, 7, 7)),
+                            bias=rng.normal(0, 0.1, 32)), (16, 24, 40))
+    design = hwconv.compile(g, _frames(g), lanes={"c": (8, 8, 40)})
+    assert design.top.units["c"].serial
+    assert_agrees(design)
 
 
 # -- the memory model, without Yosys ---------------------------------------------------
