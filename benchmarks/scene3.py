@@ -21,6 +21,7 @@ import numpy as np
 
 import hwconv
 from hwconv import ir
+from hwconv.errors import CompileError
 
 NEUFLOW_PEAK_GOPS = 163.2   # NeuFlow on the same part (ANCHORS.md)
 CLOCK_HZ = 200e6
@@ -124,11 +125,19 @@ def main(argv=None) -> None:
     t = time.monotonic()
     design = hwconv.compile(graph, rng.uniform(-1, 1, (2, 3, h, w)), lanes={})
     budgets = dict(ramb18_budget=args.ramb18_budget, lut_budget=args.lut_budget)
-    plan = par.plan_report(design.graph, args.dsp_budget, **budgets)
+    try:
+        plan = par.plan_report(design.graph, args.dsp_budget, **budgets)
+    except CompileError as e:
+        # 16-bit weights alone need 741 RAMB18E1 eq. at best (13.6 Mbit), 748 are budgeted:
+        # say so, and plan with all of the part's block RAM instead.
+        print(f"scene3 {w}x{h}: {e}")
+        budgets["ramb18_budget"] = XC6VLX240T_RAMB18
+        print(f"  planning again with all {XC6VLX240T_RAMB18} RAMB18E1 eq. of the part")
+        plan = par.plan_report(design.graph, args.dsp_budget, **budgets)
     design.lanes = plan["plan"]     # the same pass compile runs, with its reasons
     rep = design.report
     print(f"scene3 {w}x{h}: compiled in {time.monotonic() - t:.1f} s; budgets "
-          f"{args.dsp_budget} DSP48E1, {args.ramb18_budget} RAMB18E1 eq., "
+          f"{args.dsp_budget} DSP48E1, {budgets['ramb18_budget']} RAMB18E1 eq., "
           f"{args.lut_budget:,} LUT (90% of the XC6VLX240T by default)")
     for layer in rep["layers"]:
         setting = plan["plan"].get(layer["name"])
