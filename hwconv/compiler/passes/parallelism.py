@@ -237,20 +237,23 @@ def _plan(graph: ir.Graph, budget: int, ramb18_budget: int, lut_budget: int,
         else:
             lo = mid + 1
     below, target, found = lo - 1, lo, planner.plan(lo)
-    limit = ["DSP48E1"]
+    limit, first = ["DSP48E1"], (lo, found)
+
+    def over(at, found):
+        total = found[1] if found else {}
+        return f"at {at:,} cycles per frame " + ", ".join(
+            f"{k} {total.get(k2, 0):,} is over the budget of {budgets[k3]:,}"
+            for k, k2, k3 in (("DSP48E1", "dsp48e1", "dsp48e1"),
+                              ("block RAM (RAMB18E1)", "ramb18_equivalent", "ramb18"),
+                              ("LUT", "lut", "lut"))
+            if total.get(k2, 0) > budgets[k3])
     while found is None or found[2]:
         limit = found[2] if found else ["the layers' full parallelism"]
         if target >= slowest:
-            total = found[1] if found else {}
             raise CompileError(
-                "no plan fits the part: at "
-                f"{target:,} cycles per frame " + ", ".join(
-                    f"{k} {total.get(k2, 0):,} is over the budget of {budgets[k3]:,}"
-                    for k, k2, k3 in (("DSP48E1", "dsp48e1", "dsp48e1"),
-                                      ("block RAM (RAMB18E1)", "ramb18_equivalent", "ramb18"),
-                                      ("LUT", "lut", "lut"))
-                    if total.get(k2, 0) > budgets[k3])
-                + "; raise the budgets or lower --bits")
+                f"no plan fits the budgets: {over(*first)} (weights over the block RAM "
+                f"budget go to LUT ROMs); slower plans do not fit either ({over(target, found)})"
+                "; raise the budgets or lower --bits")
         below, target = target, min(slowest, math.ceil(target * 1.04))
         found = planner.plan(target)
     best = (target, found)
