@@ -254,7 +254,7 @@ def _plan(graph: ir.Graph, budget: int, ramb18_budget: int, lut_budget: int,
                 f"no plan fits the budgets: {over(*first)} (weights over the block RAM "
                 f"budget go to LUT ROMs); slower plans do not fit either ({over(target, found)})"
                 "; raise the budgets or lower --bits")
-        below, target = target, min(slowest, math.ceil(target * 1.04))
+        below, target = target, min(slowest, math.ceil(target * 1.25))
         found = planner.plan(target)
     best = (target, found)
     lo, hi = below + 1, target
