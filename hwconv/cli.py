@@ -268,6 +268,8 @@ def cmd_serve_sim(args) -> int:
     from .host.board import SimulatedBoard, reference_engine, verilator_engine
     from .host.server import BoardServer
     design = _design(args.design)
+    if args.engine == "gateware":
+        return _serve_gateware(design, args)
     engine = verilator_engine(design) if args.engine == "verilator" else \
         reference_engine(design.graph)
     try:
@@ -298,6 +300,25 @@ def cmd_serve_sim(args) -> int:
           f"{c['duplicates']} duplicates, {c['stale']} stale; "
           f"{server.internal_errors} internal errors", flush=True)
     return 1 if server.internal_errors else 0
+
+
+def _serve_gateware(design, args) -> int:
+    """serve-sim --engine gateware: the board top itself (MAC to network, in gateware) in
+    Verilator behind the socket (hwconv.rtl.eth.gmii_bridge)."""
+    from .rtl.eth.gmii_bridge import serve_gateware
+    if _impairment(args) or _impairment(args, 1):
+        raise UsageError("--engine gateware injects no loss; use `hwconv run --drop ...`")
+    print(f"hwconv serve-sim: {args.design} in gateware (ProtocolBoard) under Verilator "
+          f"on udp://{args.host}:{args.port}; {args.slots} slots", flush=True)
+    try:
+        c = serve_gateware(design.graph, design.top, host=args.host, port=args.port,
+                           slots=args.slots, idle_timeout=args.idle_timeout)
+    except ValueError as e:
+        raise UsageError(f"{args.design}: {e}") from None
+    print(f"hwconv serve-sim: stopped; {c.get('engine_frames_computed')} frames computed, "
+          f"{c.get('engine_rx_datagrams')} datagrams in, {c.get('engine_tx_datagrams')} out",
+          flush=True)
+    return 0
 
 
 def cmd_run(args) -> int:
@@ -453,9 +474,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="UDP port (default 9000; 0 picks a free one)")
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
                    "127.0.0.1)")
-    v.add_argument("--engine", choices=("reference", "verilator"), default="reference",
-                   help="what computes the frames: the numpy reference (default) or the "
-                   "design's RTL in Verilator's fast harness")
+    v.add_argument("--engine", choices=("reference", "verilator", "gateware"),
+                   default="reference",
+                   help="what computes the frames: the numpy reference (default), the "
+                   "design's RTL in Verilator's fast harness, or the whole board top "
+                   "(Ethernet MAC to network, hwconv.rtl.eth.ProtocolBoard) in Verilator")
     v.add_argument("--slots", type=int, default=16, help="frames the board holds at once")
     v.add_argument("--idle-timeout", type=float, default=None,
                    help="exit after this many seconds without a datagram")
