@@ -13,7 +13,10 @@ its input while it sends its header)::
                    ARPResponder  -'
 
 UDPEndpoint puts the three together; UDPLoopback adds UDPEcho (a store-and-forward
-stage that answers each datagram with its payload) for end-to-end tests.  StreamCDC
+stage that answers each datagram with its payload) for end-to-end tests; ProtocolEngine
+is the frame protocol's board end (slot buffers, the network, RESULT and STATUS out) and
+ProtocolBoard the board top joining it to UDPEndpoint (gmii_bridge runs that top in
+Verilator behind a UDP socket: ``hwconv serve-sim --engine gateware``).  StreamCDC
 carries either stream across to the core clock (amaranth.lib.fifo.AsyncFIFO).
 
 Header field tables are in :mod:`.headers`; the frame protocol on top of UDP is
@@ -21,9 +24,11 @@ docs/protocol.md (:mod:`hwconv.host.protocol`).
 """
 from .arbiter import FrameArbiter
 from .arp import ARPResponder
+from .board import ProtocolBoard
 from .cdc import StreamCDC
 from .echo import UDPEcho
 from .endpoint import UDPEndpoint
+from .engine import ProtocolEngine
 from .eth_rx import EthernetRx
 from .eth_tx import EthernetTx
 from .gmii_rx import GMIIRx
@@ -38,4 +43,5 @@ from .udp_tx import UDPTx
 
 __all__ = ["GMIIRx", "EthernetRx", "IPv4Rx", "UDPRx", "UDPReceivePath",
            "UDPTx", "IPv4Tx", "EthernetTx", "GMIITx", "FrameArbiter", "UDPTransmitPath",
-           "ARPResponder", "UDPEndpoint", "UDPEcho", "UDPLoopback", "StreamCDC"]
+           "ARPResponder", "UDPEndpoint", "UDPEcho", "UDPLoopback", "StreamCDC",
+           "ProtocolEngine", "ProtocolBoard"]
