@@ -5,6 +5,7 @@ the resource estimate against the part, and the frame figures.
 
     python benchmarks/scene3.py [--size 320x240] [--dsp-budget 691] [--ramb18-budget 748]
                                 [--lut-budget 135648] [--simulate] [--synth [--synth-dir D]]
+                                [--synth-pieces DIR]
 
 Without --simulate the cycles are the parallelism pass's estimate (the slowest unit's
 pace); with it, one frame (or --frames N) runs in the fast Verilator harness. --synth runs
@@ -107,6 +108,40 @@ def _synthesize(design, folder: str | None) -> dict:
     return res
 
 
+def _synthesize_pieces(design, folder: str) -> None:
+    """Yosys on each convolution and what follows it up to the next one, as designs of
+    their own (the piece's input FIFO included): the whole design takes hours here."""
+    import json
+    import pathlib
+
+    from hwconv.design import TOP_NAME
+    from hwconv.synth import synthesize
+    g, nodes = design.graph, [n.name for n in design.graph.nodes]
+    convs = [i for i, n in enumerate(g.nodes) if isinstance(n, ir.Conv2d)]
+    for k, start in enumerate(convs):
+        end = convs[k + 1] if k + 1 < len(convs) else len(nodes) - 1
+        names = nodes[start:end]
+        src = g[names[0]].inputs[0]
+        piece = ir.Graph((ir.Input(src, shape=tuple(g.shape(src)), fixed=g[src].fixed),
+                          *(g[n] for n in names),
+                          ir.Output("out", (names[-1],), fixed=g[names[-1]].fixed)))
+        lanes = {n: v for n, v in design.lanes.items() if n in names}
+        part = hwconv.Design(piece, lanes)
+        est = part.report["resources_estimate"]
+        t = time.monotonic()
+        work = pathlib.Path(folder) / names[0]
+        work.mkdir(parents=True, exist_ok=True)
+        syn = synthesize(part.verilog(), TOP_NAME, work).as_dict()
+        minutes = (time.monotonic() - t) / 60
+        (work / "piece.json").write_text(json.dumps({"nodes": names, "lanes": lanes,
+                                                     "estimate": est, "synthesis": syn,
+                                                     "minutes": minutes}))
+        print(f"  piece {'+'.join(names)}: " + ", ".join(
+            f"{key} {est[key]:,} / {syn[key]:,}" for key in ("dsp48e1", "ramb18", "ramb36",
+                                                             "lut", "ff"))
+            + f" (estimate / Yosys, {minutes:.0f} min)", flush=True)
+
+
 def main(argv=None) -> None:
     from hwconv.compiler.passes import parallelism as par
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -118,6 +153,8 @@ def main(argv=None) -> None:
     p.add_argument("--frames", type=int, default=1)
     p.add_argument("--synth", action="store_true")
     p.add_argument("--synth-dir", default=None, help="keep (and reuse) Yosys's work folder")
+    p.add_argument("--synth-pieces", default=None, metavar="DIR",
+                   help="synthesize each convolution with the layers after it on its own")
     args = p.parse_args(argv)
     w, h = (int(v) for v in args.size.split("x"))
     graph = scene3(h, w)
@@ -171,6 +208,8 @@ def main(argv=None) -> None:
         s = _synthesize(design, args.synth_dir)
         dsps = s["dsp48e1"]
         print(f"  synthesis: {s['ramb18']} RAMB18E1 + {s['ramb36']} RAMB36E1; {_fits(s)}")
+    if args.synth_pieces:
+        _synthesize_pieces(design, args.synth_pieces)
     efficiency = macs / (cycles * dsps)
     gops = 2 * macs * CLOCK_HZ / cycles / 1e9
     print(f"  MACs/frame {macs:,}; DSP48E1 {dsps} (every one: MACs and tables); "
