@@ -108,9 +108,12 @@ class Resources:
         return _lut_memory(self.cells)
 
     def as_dict(self) -> dict:
-        """Plain dict (JSON-ready) of all fields; ``cells`` is a copy."""
+        """Plain dict (JSON-ready) of all fields; ``cells`` is a copy; ``logic_depth`` only
+        when it was measured."""
         d = asdict(self)
         d["cells"] = dict(self.cells)
+        if d["logic_depth"] is None:
+            del d["logic_depth"]
         return d
 
 
