@@ -27,7 +27,7 @@ def serve_sim(folder, *args):
                              "--idle-timeout", "60", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        ready, _, _ = select.select([proc.stdout], [], [], 300)   # a loaded machine starts slowly
         line = proc.stdout.readline() if ready else ""
         m = re.search(r"on udp://127\.0\.0\.1:(\d+) ", line)
         assert m, line + proc.stderr.read() if proc.poll() is not None else line
@@ -37,7 +37,7 @@ def serve_sim(folder, *args):
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
         try:
-            proc.out, proc.err = proc.communicate(timeout=20)
+            proc.out, proc.err = proc.communicate(timeout=120)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
