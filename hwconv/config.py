@@ -10,7 +10,8 @@
     weight_bits = 8             # weighted layers: the weights' width and fractional bits
     weight_frac = 7
     lanes = 25                  # weighted layers: multipliers per output ...
-    out_lanes = 2               # ... and outputs side by side (pins the parallelism pass)
+    out_lanes = 2               # ... and outputs side by side (1 when not given); the
+                                # parallelism pass keeps them and plans the rest around
 
 A layer that does not choose a format of its own (ReLU, max pooling: they keep their input's)
 cannot take one; the error names the layer that feeds it.

@@ -143,33 +143,23 @@ def compile(model, calibration=None, *, input_shape=None, bits: int | None = Non
         calibration = np.random.default_rng(0).normal(0, 1, (16, *graph.input.shape))
     quantized = quantize_graph(lower(fold_batchnorm(graph)), calibration, bits=bits,
                                config=config)
+    # Pinned layers keep their setting inside the parallelism pass's budgets.
+    pins = {name: (a or 1, b or 1) for name, (a, b) in config.lanes().items()}
     if lanes is None:
         lanes = par.choose_parallelism(
             quantized, par.DEFAULT_BUDGET if dsp_budget is None else dsp_budget,
             ramb18_budget=par.DEFAULT_RAMB18_BUDGET if ramb18_budget is None else ramb18_budget,
-            lut_budget=par.DEFAULT_LUT_BUDGET if lut_budget is None else lut_budget)
-    pins = config.lanes()
-    if pins:
-        lanes = _pin_lanes(quantized, lanes, pins)
+            lut_budget=par.DEFAULT_LUT_BUDGET if lut_budget is None else lut_budget,
+            pins=pins)
+    elif pins:
+        lanes = {**(lanes if isinstance(lanes, dict) else
+                    {n.name: lanes for n in quantized.nodes if isinstance(n, ir.WEIGHTED)}),
+                 **pins}
     precision = None
     if calibrated:
         from .precision import precision_report
         precision = precision_report(quantized, calibration)
     return Design(quantized, lanes, precision=precision)
-
-
-def _pin_lanes(graph: ir.Graph, lanes, pins: dict) -> dict:
-    """The plan with the config's pinned layers set; a pin may give lanes, out_lanes or both."""
-    from .compiler.estimate import parallelism
-    from .rtl.top import DEFAULT_LANES
-    plan = {}
-    for node in graph.nodes:
-        if isinstance(node, ir.WEIGHTED):
-            old = parallelism(lanes.get(node.name, DEFAULT_LANES) if isinstance(lanes, dict)
-                              else lanes)
-            a, b = pins.get(node.name, (None, None))
-            plan[node.name] = (a or old[0], b or old[1])
-    return plan
 
 
 @dataclass

@@ -69,7 +69,17 @@ def test_config_sets_each_layers_format_and_parallelism():
     assert g["tanh"].fixed == FixedType(10, 9)
     assert g["fc"].weight_fixed == FixedType(6, 5)
     assert tuple(design.lanes["conv"]) == (3, 1)
+    assert "tanh" in design.lanes          # the pass's own settings for the rest remain
     assert design.precision["frames"] == 16
+
+
+def test_pinned_lanes_count_in_the_dsp_budget():
+    frames = np.random.default_rng(0).normal(0, 1.5, (16, 1, 8, 8))
+    config = {"layers": {"conv": {"lanes": 9, "out_lanes": 3}}}
+    design = hwconv.compile(small_graph(), frames, config=config, dsp_budget=30)
+    assert tuple(design.lanes["conv"]) == (9, 3)
+    dsps = sum(r.get("lanes", 0) * r.get("out_lanes", 0) for r in design.report["layers"])
+    assert dsps <= 30 and tuple(design.lanes["fc"]) != (9, 3)
 
 
 def test_saturation_count_equals_the_values_beyond_the_range():

@@ -274,14 +274,15 @@ def _plan(graph: ir.Graph, budget: int, ramb18_budget: int, lut_budget: int,
 
 def choose_parallelism(graph: ir.Graph, budget: int = DEFAULT_BUDGET, *,
                        ramb18_budget: int = DEFAULT_RAMB18_BUDGET,
-                       lut_budget: int = DEFAULT_LUT_BUDGET) -> dict:
+                       lut_budget: int = DEFAULT_LUT_BUDGET, pins: dict | None = None) -> dict:
     """{node name: setting} for every weighted node ((lanes, out_lanes) or (lanes,
     out_lanes, logic_lanes)) and table node (``("serial", n)`` or 1): frames as fast as
     the budgets of DSP48E1 (``budget``), block RAM (``ramb18_budget``, in RAMB18E1) and
-    LUTs allow, layers balanced to the same pace."""
+    LUTs allow, layers balanced to the same pace. ``pins``: {node name: (lanes,
+    out_lanes)} set by the user (hwconv.config), kept as given and counted in the budgets."""
     if not any(isinstance(n, ir.WEIGHTED) for n in graph.nodes):
         return {}
-    return _plan(graph, budget, ramb18_budget, lut_budget)[0]
+    return _plan(graph, budget, ramb18_budget, lut_budget, pins)[0]
 
 
 def plan_report(graph: ir.Graph, budget: int = DEFAULT_BUDGET, *,
