@@ -108,9 +108,7 @@ def cmd_precision(args) -> int:
     import json
     from .precision import format_precision, precision_report
     design = _design(args.design)
-    labels = None
-    if args.labels:
-        labels = np.load(args.labels, allow_pickle=False)
+    labels = _load_frames(args.labels) if args.labels else None   # same checks as frames
     frames = _load_frames(args.input)
     if labels is not None and len(labels) != (1 if frames.ndim == 3 else len(frames)):
         raise UsageError(f"--labels {args.labels} holds {len(labels)} labels for "

@@ -162,3 +162,6 @@ def test_command_line_config_and_precision_report(tmp_path):
     p = run_hwconv("compile", bundled_model(), "--calibration", tmp_path / "cal.npy",
                    "--config", tmp_path / "typo.toml", "-o", tmp_path / "e", ok=False)
     assert_one_line_error(p, "typo.toml", '[layers."/0/Conv"]', "bits = 40")
+    p = run_hwconv("precision", tmp_path / "d", "--input", tmp_path / "x.npy",
+                   "--labels", tmp_path / "nope.npy", ok=False)
+    assert_one_line_error(p, "nope.npy", "cannot read")
