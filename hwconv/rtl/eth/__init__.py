@@ -17,7 +17,9 @@ stage that answers each datagram with its payload) for end-to-end tests; Protoco
 is the frame protocol's board end (slot buffers, the network, RESULT and STATUS out) and
 ProtocolBoard the board top joining it to UDPEndpoint (gmii_bridge runs that top in
 Verilator behind a UDP socket: ``hwconv serve-sim --engine gateware``).  StreamCDC
-carries either stream across to the core clock (amaranth.lib.fifo.AsyncFIFO).
+carries either stream across to the core clock (amaranth.lib.fifo.AsyncFIFO); GMIIRxCDC
+carries the GMII receive signals from the PHY's RX_CLK to the local 125 MHz clock (an
+elastic buffer on an AsyncFIFO; the board tops in hwconv.boards put it before the MAC).
 
 Header field tables are in :mod:`.headers`; the frame protocol on top of UDP is
 docs/protocol.md (:mod:`hwconv.host.protocol`).
@@ -31,6 +33,7 @@ from .endpoint import UDPEndpoint
 from .engine import ProtocolEngine
 from .eth_rx import EthernetRx
 from .eth_tx import EthernetTx
+from .gmii_cdc import GMIIRxCDC
 from .gmii_rx import GMIIRx
 from .gmii_tx import GMIITx
 from .ipv4_rx import IPv4Rx
@@ -43,5 +46,5 @@ from .udp_tx import UDPTx
 
 __all__ = ["GMIIRx", "EthernetRx", "IPv4Rx", "UDPRx", "UDPReceivePath",
            "UDPTx", "IPv4Tx", "EthernetTx", "GMIITx", "FrameArbiter", "UDPTransmitPath",
-           "ARPResponder", "UDPEndpoint", "UDPEcho", "UDPLoopback", "StreamCDC",
+           "ARPResponder", "UDPEndpoint", "UDPEcho", "UDPLoopback", "StreamCDC", "GMIIRxCDC",
            "ProtocolEngine", "ProtocolBoard"]
