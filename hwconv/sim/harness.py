@@ -50,6 +50,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .enable_form import enable_form
 from .stalls import StallPattern
 from .verilator import (
     DEFAULT_BUILD_ARGS,
@@ -330,6 +331,9 @@ def build_harness(verilog: str, toplevel: str, *, trace=False,
     if native:
         args += ["-CFLAGS", "-march=native"]
     wrapper = wrapper_verilog(toplevel, in_bits, out_bits, prof_bits)
+    # Registers as clocked blocks under their enables: Verilator skips them on the cycles
+    # they hold (the same circuit; see enable_form).
+    verilog = enable_form(verilog)
     key = _harness_key(verilog, toplevel, args, make_vars, trace, wrapper, native)
     build_dir = build_root / f"{toplevel}-harness-{key[:16]}"
     obj_dir = build_dir / "obj_dir"
