@@ -253,7 +253,8 @@ def _plan(graph: ir.Graph, budget: int, ramb18_budget: int, lut_budget: int,
             raise CompileError(
                 f"no plan fits the budgets: {over(*first)} (weights over the block RAM "
                 f"budget go to LUT ROMs); slower plans do not fit either ({over(target, found)})"
-                "; raise the budgets or lower --bits")
+                "; raise the budgets, lower --bits, or narrow the weights (weight_bits in "
+                "--config: 9-bit weights take a RAMB18E1 byte with its parity bit)")
         below, target = target, min(slowest, math.ceil(target * 1.25))
         found = planner.plan(target)
     best = (target, found)
