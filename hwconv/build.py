@@ -4,14 +4,18 @@ ISE 14.7 (the last toolchain for Virtex-6) is not available where hwconv is deve
 build stops at the complete plan Amaranth's XilinxPlatform writes with
 ``platform.build(top, do_build=False)``: top.v, top.ucf, top.xst, top.prj and the scripts
 build_top.sh / build_top.bat that run xst, ngdbuild, map, par and bitgen. A README in the
-folder says how to run them and what the board's LEDs will show.
+folder says how to run them, how to reach the board and what its LEDs will show.
 
-The board top is the network under an on-chip self-test (`hwconv.boards.selftest`): one test
-frame and its reference output held in ROM, checked beat by beat on the board, with the
-result on the LEDs, until the Ethernet path gives the board a host.
+The board top is, by default, the network behind the Ethernet endpoint
+(`hwconv.boards.ethernet.EthernetPanel`: the frame protocol of docs/protocol.md over UDP on the
+board's GMII port; ``--mac``, ``--ip``, ``--port`` set its addresses), which `hwconv run`
+drives. With ``selftest=True`` (``--selftest``) it is the network under an on-chip self-test
+(`hwconv.boards.selftest`): one test frame and its reference output held in ROM, checked beat
+by beat on the board, with the result on the LEDs, no host needed.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import pathlib
 from dataclasses import dataclass, field
@@ -25,6 +29,9 @@ from .errors import HwconvError
 __all__ = ["BuildError", "BuildResult", "build_board", "load_design_folder"]
 
 NAME = "top"            # file stem of the plan: top.v, top.ucf, ...
+# The Ethernet top's core clock at least GMII's: the received bytes cross into it through a
+# 32-byte AsyncFIFO read every cycle, without back-pressure (hwconv.rtl.eth.ProtocolBoard).
+MIN_ETHERNET_CORE_MHZ = 125.0
 
 
 class BuildError(HwconvError):
@@ -41,19 +48,30 @@ class BuildResult:
     files: list[str]
     core_mhz: float
     mmcm: dict
-    frame_source: str
-    out_beats: int
-    repeats: int
+    frame_source: str | None
+    out_beats: int | None
+    repeats: int | None
     info: dict = field(default_factory=dict)
+
+    @property
+    def mode(self) -> str:
+        """"ethernet" (the default top) or "selftest"."""
+        return self.info.get("mode", "selftest")
 
     def summary(self) -> str:
         what = "PLL" if self.mmcm.get("primitive") == "PLL_BASE" else "MMCM"
+        if self.mode == "selftest":
+            runs = (f"self-test: {self.frame_source}, {self.repeats} frames per run, "
+                    f"{self.out_beats} output beat{'s' if self.out_beats != 1 else ''} per "
+                    f"frame")
+        else:
+            e = self.info["ethernet"]
+            runs = (f"Ethernet: {e['ip']} port {e['port']}, MAC {e['mac']}, {e['slots']} "
+                    f"frame slots; from a host: hwconv run --device {e['ip']}:{e['port']} ...")
         text = (f"wrote the ISE build plan for {self.board} ({self.part}) to {self.folder}: "
                 f"{', '.join(self.files)}\n"
                 f"  core clock {self.core_mhz:g} MHz from the {what} (VCO "
-                f"{self.mmcm['vco_mhz']:g} MHz); self-test: {self.frame_source}, "
-                f"{self.repeats} frames per run, {self.out_beats} output "
-                f"beat{'s' if self.out_beats != 1 else ''} per frame\n"
+                f"{self.mmcm['vco_mhz']:g} MHz); {runs}\n"
                 f"  next: run `sh build_top.sh` in {self.folder} with ISE 14.7 (see README.md)")
         if "synthesis" in self.info:
             text += "\n" + _fit_text(self.info["synthesis"]["fit"], "  ",
@@ -75,9 +93,11 @@ def load_design_folder(folder):
 
 
 def _tops():
+    """{board: its top module}: ``Top`` (the class, with the clocking), ``SelfTestTop`` and
+    ``EthernetTop`` (constructors), ``LEDS``/``BUTTONS`` and ``ETHERNET_LEDS``/
+    ``ETHERNET_BUTTONS`` (what the README says)."""
     from .boards import ml605_top, sp605_top
-    return {"ml605": (ml605_top.ML605SelfTestTop, ml605_top.LEDS, ml605_top.BUTTONS),
-            "sp605": (sp605_top.SP605SelfTestTop, sp605_top.LEDS, sp605_top.BUTTONS)}
+    return {"ml605": ml605_top, "sp605": sp605_top}
 
 
 def fit_table(res, capacity: dict) -> list[tuple[str, int, int]]:
@@ -123,28 +143,57 @@ def _synthesize_top(verilog: str, capacity: dict, log,
 
 
 def build_board(design, board: str, output, *, frames=None, core_mhz: float | None = None,
-                repeats: int = 4, timeout: int = 1 << 24, synth: bool = False,
+                selftest: bool = False, repeats: int | None = None, timeout: int = 1 << 24,
+                mac=None, ip=None, port=None, slots: int | None = None, synth: bool = False,
                 log=None) -> BuildResult:
     """Write the ISE build plan of ``design`` (a Design or a design folder) on ``board``.
 
-    ``frames``: float frames (N, C, H, W) or (C, H, W); the first is the self-test frame.
-    Without them a fixed pseudo-random frame spanning the input range is used. ``core_mhz``:
-    the network's clock (default: the board's, 200 MHz on the ML605, 100 on the SP605).
-    Nothing is written unless the whole plan was generated. ``synth``: also synthesize the
-    whole board top with Yosys (the board's family: xc6v, xc6s) and refuse it if it does not
-    fit the part; the resources go into build.json and the README. ``log(message)`` hears
+    By default the top is the network behind the Ethernet endpoint: ``mac`` (e.g.
+    "02:00:00:00:00:01"), ``ip`` ("192.168.1.128"), ``port`` (9000) are its addresses (strings
+    or integers; the defaults of `hwconv.boards.ethernet`), ``slots`` the frames it holds at
+    once (a power of 2, default 4). ``selftest``: the network under the on-chip self-test instead;
+    ``frames`` are float frames (N, C, H, W) or (C, H, W) whose first is the self-test frame
+    (without them a fixed pseudo-random frame spanning the input range is used), ``repeats``
+    frames per run (default 4), FAIL after ``timeout`` silent cycles.
+
+    ``core_mhz``: the network's clock (default: the board's, 200 MHz on the ML605, 100 on the
+    SP605). Nothing is written unless the whole plan was generated. ``synth``: also synthesize
+    the whole board top with Yosys (the board's family: xc6v, xc6s) and refuse it if it does
+    not fit the part; the resources go into build.json and the README. ``log(message)`` hears
     about slow steps.
     """
     from . import reference
-    from .boards.ml605_top import ETH_HZ
+    from .boards.board_top import ETH_HZ
     from .boards.selftest import default_test_frame, selftest_vectors
     from .rtl.top import DataflowTop
 
     if board not in BOARDS:
         raise UnknownBoardError(f"--board {board}: unknown board; known boards: "
                                 f"{', '.join(sorted(BOARDS))}")
-    if repeats < 1:
-        raise BuildError(f"--repeats {repeats}: must be at least 1")
+    if selftest:
+        given = [f"--{name}" for name, v in (("mac", mac), ("ip", ip), ("port", port),
+                                             ("slots", slots)) if v is not None]
+        if given:
+            raise BuildError(f"{', '.join(given)}: a --selftest build has no Ethernet "
+                             f"endpoint; leave out --selftest to build one")
+        repeats = 4 if repeats is None else repeats
+        if repeats < 1:
+            raise BuildError(f"--repeats {repeats}: must be at least 1")
+    else:
+        given = [name for name, v in (("--input", frames), ("--repeats", repeats))
+                 if v is not None]
+        if given:
+            raise BuildError(f"{' and '.join(given)} set{'s' if len(given) == 1 else ''} "
+                             f"the on-chip self-test; add --selftest to build it (the default "
+                             f"build is the Ethernet top, which gets its frames from a host)")
+        from .boards.ethernet import (DEFAULT_IP, DEFAULT_MAC, DEFAULT_PORT, parse_ip,
+                                      parse_mac, parse_port)
+        try:
+            mac_int = parse_mac(DEFAULT_MAC if mac is None else mac)
+            ip_int = parse_ip(DEFAULT_IP if ip is None else ip)
+            port_int = parse_port(DEFAULT_PORT if port is None else port)
+        except HwconvError as e:
+            raise BuildError(str(e)) from None
     out = pathlib.Path(output)
     if out.exists() and not out.is_dir():
         raise BuildError(f"-o {out}: exists and is not a folder")
@@ -152,45 +201,76 @@ def build_board(design, board: str, output, *, frames=None, core_mhz: float | No
         design = load_design_folder(design)
     graph = design.graph
 
-    if frames is not None:
-        x_int = design.quantize_input(frames)[0]
-        source = "the first frame of --input"
-    else:
-        x_int = default_test_frame(graph)
-        source = "a fixed pseudo-random frame (pass --input X.npy for a real one)"
-    in_beats, out_beats = selftest_vectors(graph, x_int)
-    top_cls, leds, buttons = _tops()[board]
+    tops = _tops()[board]
+    top_cls = tops.Top
     platform = board_platform(board)
     if core_mhz is None:
         core_mhz = getattr(platform, "default_core_mhz", 200.0)
+        if not selftest:
+            core_mhz = max(core_mhz, MIN_ETHERNET_CORE_MHZ)
+    elif not selftest and core_mhz < MIN_ETHERNET_CORE_MHZ:
+        raise BuildError(f"--clock-mhz {core_mhz:g}: the Ethernet top needs a core clock of at "
+                         f"least {MIN_ETHERNET_CORE_MHZ:g} MHz (received bytes cross from "
+                         f"the 125 MHz GMII clock into it without back-pressure); give "
+                         f"--clock-mhz {MIN_ETHERNET_CORE_MHZ:g} or more, or build the "
+                         f"--selftest top")
     try:                                      # an impossible clock fails here, not later
         cfg = top_cls.clock_config(core_mhz * 1e6)
     except ClockingError as e:
         raise BuildError(f"--clock-mhz {core_mhz:g}: {e}") from None
 
+    if selftest:
+        if frames is not None:
+            x_int = design.quantize_input(frames)[0]
+            source = "the first frame of --input"
+        else:
+            x_int = default_test_frame(graph)
+            source = "a fixed pseudo-random frame (pass --input X.npy for a real one)"
+        in_beats, out_beats = selftest_vectors(graph, x_int)
+        top = tops.SelfTestTop(DataflowTop(graph, design.lanes), in_beats, out_beats,
+                               core_hz=core_mhz * 1e6, repeats=repeats, timeout=timeout)
+        leds, buttons = tops.LEDS, tops.BUTTONS
+    else:
+        from .boards.ethernet import device_info
+        slots = 4 if slots is None else slots
+        try:
+            dev = device_info(graph, slots)
+        except ValueError as e:
+            raise BuildError(f"the Ethernet top cannot carry this design: {e}") from None
+        top = tops.EthernetTop(DataflowTop(graph, design.lanes), dev, mac=mac_int, ip=ip_int,
+                               port=port_int, core_hz=core_mhz * 1e6)
+        leds, buttons = tops.ETHERNET_LEDS, tops.ETHERNET_BUTTONS
+
     if log:
         log(f"hwconv: generating the ISE build plan for {board} (Amaranth, Yosys)...")
-    top = top_cls(DataflowTop(graph, design.lanes), in_beats, out_beats,
-                  core_hz=core_mhz * 1e6, repeats=repeats, timeout=timeout)
     overrides = {}
     if getattr(platform, "add_constraints", None):
         overrides["add_constraints"] = platform.add_constraints
     plan = platform.build(top, name=NAME, do_build=False, emit_src=False, **overrides)
-    primitive = getattr(getattr(top_cls, "CLOCKING", None), "primitive", "MMCM_BASE")
+    primitive = top_cls.CLOCKING.primitive
     mmcm = {"primitive": primitive, "in_mhz": cfg.in_hz / 1e6, "divclk_divide": cfg.divclk,
             "clkfbout_mult": cfg.mult, "vco_mhz": cfg.vco_hz / 1e6,
             "outputs": {name: {"divide": d, "mhz": cfg.vco_hz / d / 1e6}
                         for name, d in zip(top_cls.DOMAINS, cfg.dividers)}}
-    expected = reference.run(graph, x_int[None])[0]
     clock_pins = platform.resources["clk200", 0].ios[0]
     info = {"board": board, "part": platform.part, "toolchain": "ISE 14.7",
-            "top": NAME, "core_mhz": core_mhz,
+            "top": NAME, "mode": "selftest" if selftest else "ethernet",
+            "core_mhz": core_mhz,
             **({"mmcm": mmcm} if primitive == "MMCM_BASE" else {"pll": mmcm}),
             "sysclk_pins": [*clock_pins.p.names, *clock_pins.n.names],
-            "phy_reset_ms": top.phy_reset_cycles / ETH_HZ * 1e3,
-            "selftest": {"frame_source": source, "repeats": repeats,
-                         "timeout_cycles": timeout, "in_beats": len(in_beats),
-                         "out_beats": len(out_beats), "vectors": "selftest.npz"}}
+            "phy_reset_ms": top.phy_reset_cycles / ETH_HZ * 1e3}
+    if selftest:
+        expected = reference.run(graph, x_int[None])[0]
+        info["selftest"] = {"frame_source": source, "repeats": repeats,
+                            "timeout_cycles": timeout, "in_beats": len(in_beats),
+                            "out_beats": len(out_beats), "vectors": "selftest.npz"}
+    else:
+        info["ethernet"] = {
+            "mac": ":".join(f"{b:02x}" for b in mac_int.to_bytes(6, "big")),
+            "ip": str(ipaddress.IPv4Address(ip_int)), "port": port_int, "slots": slots,
+            "chunk_bytes": dev.input.chunk_bytes, "design_id": f"{dev.design_id:#010x}",
+            "frame_bytes_in": dev.input.frame_bytes, "frame_bytes_out": dev.output.frame_bytes,
+            "input_chunks": dev.input.chunks, "output_chunks": dev.output.chunks}
 
     if synth:
         family = getattr(platform, "yosys_family", "xc6v")
@@ -205,15 +285,19 @@ def build_board(design, board: str, output, *, frames=None, core_mhz: float | No
     plan.extract(out)
     if synth:
         (out / "yosys.log").write_text(yosys_log)
-    with open(out / "selftest.npz", "wb") as f:
-        np.savez(f, input_int=x_int, expected_output_int=expected)
+    extra = ["build.json", "README.md"]
+    if selftest:
+        with open(out / "selftest.npz", "wb") as f:
+            np.savez(f, input_int=x_int, expected_output_int=expected)
+        extra.append("selftest.npz")
     (out / "build.json").write_text(json.dumps(info, indent=1) + "\n")
     (out / "README.md").write_text(_readme(info, leds, buttons, sorted(plan.files)))
-    files = sorted([*plan.files, "build.json", "selftest.npz", "README.md",
-                    *(["yosys.log"] if synth else [])])
+    files = sorted([*plan.files, *extra, *(["yosys.log"] if synth else [])])
     return BuildResult(folder=out, board=board, part=platform.part, files=files,
-                       core_mhz=core_mhz, mmcm=mmcm, frame_source=source,
-                       out_beats=len(out_beats), repeats=repeats, info=info)
+                       core_mhz=core_mhz, mmcm=mmcm,
+                       frame_source=source if selftest else None,
+                       out_beats=len(out_beats) if selftest else None,
+                       repeats=repeats if selftest else None, info=info)
 
 
 def _fit_text(fit: list[dict], indent: str = "",
@@ -229,12 +313,21 @@ def _readme(info: dict, leds, buttons, plan_files: list[str]) -> str:
     outs = ", ".join(f"{name} {o['mhz']:g} MHz (divide {o['divide']})"
                      for name, o in mmcm["outputs"].items())
     what = "MMCM" if mmcm["primitive"] == "MMCM_BASE" else "PLL"
-    lower = "150`\n(or 125, 100)" if what == "MMCM" else "62.5`\n(or 50)"
+    selftest = info["mode"] == "selftest"
+    if selftest:
+        lower = ("a lower clock: `hwconv build ... --clock-mhz 150` (or 125, 100)"
+                 if what == "MMCM" else "a lower clock: `hwconv build ... --clock-mhz 62.5`\n"
+                 "(or 50)")
+    elif info["core_mhz"] > MIN_ETHERNET_CORE_MHZ:
+        lower = ("a lower clock: `hwconv build ... --clock-mhz 150` (or 125; the Ethernet\n"
+                 "top needs at least 125 MHz)")
+    else:
+        lower = ("fewer lanes (`hwconv compile --lanes`): the Ethernet top's core\n"
+                 "clock cannot go below 125 MHz, the GMII clock")
     device_package, speed = info["part"].rsplit("-", 1)
     xst_part = device_package.replace("-", "") + "-" + speed       # xc6vlx240tff1156-1
     article = ("an " if what == "MMCM" else "a ") + mmcm["primitive"]
     mult_name = "CLKFBOUT_MULT_F" if what == "MMCM" else "CLKFBOUT_MULT"
-    st = info["selftest"]
     led_rows = "\n".join(f"| {name} | {meaning} |" for name, meaning in leds)
     button_rows = "\n".join(f"| {name} | {meaning} |" for name, meaning in buttons)
     synthesis = ""
@@ -251,6 +344,85 @@ def _readme(info: dict, leds, buttons, plan_files: list[str]) -> str:
 | resource | used | available | |
 |---|---|---|---|
 {rows}
+"""
+    phy_reset = f"The Ethernet PHY is held in reset for {info['phy_reset_ms']:.0f} ms after configuration"
+    if selftest:
+        st = info["selftest"]
+        top_what = "self-test, network"
+        files_extra = ("| build.json | board, part, clocks, "
+                       f"{what} settings, self-test parameters |\n"
+                       "| selftest.npz | the test frame and its expected output (integers, "
+                       "numpy) |")
+        shows = f"""## What the board shows
+
+This is the self-test build (`hwconv build --selftest`); without `--selftest`, hwconv builds
+the network behind the Ethernet endpoint instead, for a host to send frames to.
+
+After configuration the board runs the self-test once: the network gets the test frame
+({st['frame_source']}; {st['in_beats']} input beats) {st['repeats']} times back to back
+from block RAM, and each of its {st['out_beats']} output beat(s) per frame is compared with
+the bit-exact reference held in a second ROM (selftest.npz holds both, as integers).
+
+| LED | meaning |
+|---|---|
+{led_rows}
+
+| control | effect |
+|---|---|
+{button_rows}
+
+A time-out is declared after {st['timeout_cycles']:,} core cycles without an output beat.
+{phy_reset}, then left idle (nothing is transmitted;
+the link LEDs of the RJ45 come on when a cable is plugged in). The USB-UART is idle.
+"""
+    else:
+        e = info["ethernet"]
+        top_what = "GMII port, Ethernet endpoint, protocol engine, network"
+        files_extra = ("| build.json | board, part, clocks, "
+                       f"{what} settings, the board's addresses and frame format |")
+        shows = f"""## Talking to the board
+
+The board answers the frame protocol of hwconv's docs/protocol.md over UDP, on Gigabit
+Ethernet through the RJ45 jack (88E1111 PHY, GMII):
+
+| | |
+|---|---|
+| IP address | {e['ip']} |
+| UDP port | {e['port']} |
+| MAC address | {e['mac']} |
+| frames held at once | {e['slots']} |
+| a frame | {e['frame_bytes_in']:,} bytes in ({e['input_chunks']} chunk(s) of up to {e['chunk_bytes']} bytes), {e['frame_bytes_out']:,} out ({e['output_chunks']} chunk(s)) |
+| design id (INFO) | {e['design_id']} |
+
+(`hwconv build --ip A.B.C.D --port N --mac XX:XX:XX:XX:XX:XX` writes the plan with other
+addresses.) Connect the board to a host on the same IPv4 network, e.g. a host at
+192.168.1.10/24 for the default address, directly or through a Gigabit switch; the board
+answers ARP for its address. Then, from the host:
+
+```
+hwconv run --device {e['ip']}:{e['port']} --input X.npy --output Y.npy --design DESIGN_DIR
+```
+
+sends the frames of X.npy, takes the results back (lost datagrams are asked for again) and
+checks with `--design` that the board runs that design. The link must come up at
+1000 Mb/s: GMII carries only Gigabit (at 10 or 100 Mb/s the PHY would want MII).
+
+Inside: the PHY's received bytes are captured on its receive clock (RX_CLK) and cross to the
+125 MHz transmit clock through an AsyncFIFO (an elastic buffer: the two clocks are both
+125 MHz but not the same); the UDP endpoint (Ethernet, IPv4, UDP, ARP) runs at 125 MHz, the
+protocol engine and the network on the core clock, joined by two more AsyncFIFOs. Transmit
+bytes leave through I/O flip-flops with GTX_CLK forwarded inverted (its rising edge mid-byte).
+
+| LED | meaning |
+|---|---|
+{led_rows}
+
+| control | effect |
+|---|---|
+{button_rows}
+
+{phy_reset} and then left to
+negotiate the link with its strapped defaults (MDIO is not driven). The USB-UART is idle.
 """
     return f"""# ISE build plan: hwconv design on the {info['board'].upper()} ({info['part']})
 
@@ -274,7 +446,7 @@ it for you). On Windows run `build_top.bat` from an ISE 14.7 command prompt. The
 
 Timing: the core clock is {info['core_mhz']:g} MHz, derived by ISE from the TIMESPEC on
 SYSCLK; `top_par.par` ends with the score of every PERIOD constraint. If the design does not
-meet it, write the plan again with a lower clock: `hwconv build ... --clock-mhz {lower}.
+meet it, write the plan again with {lower}.
 
 Load `top.bit` with iMPACT (Boundary Scan, Initialize Chain, assign top.bit to the
 {info['part'].split('-')[0]}, Program) over the {info['board'].upper()}'s USB JTAG port.
@@ -283,14 +455,13 @@ Load `top.bit` with iMPACT (Boundary Scan, Initialize Chain, assign top.bit to t
 
 | file | what it is |
 |---|---|
-| top.v | the whole board top in Verilog: {what}, self-test, network |
+| top.v | the whole board top in Verilog: {what}, {top_what} |
 | top.ucf | pins (LOC), I/O standards, TIMESPEC PERIOD for each clock input |
 | top.xst | XST script (part {xst_part}, top module `top`) |
 | top.prj | XST project: the Verilog files |
 | build_top.sh, build_top.bat | the ISE flow: xst, ngdbuild, map, par, bitgen |
 | build_top.json | the same commands as data |
-| build.json | board, part, clocks, {what} settings, self-test parameters |
-| selftest.npz | the test frame and its expected output (integers, numpy) |
+{files_extra}
 
 All files of the plan: {', '.join(plan_files)}.
 
@@ -298,25 +469,8 @@ All files of the plan: {', '.join(plan_files)}.
 
 The 200 MHz LVDS system clock (SYSCLK, pins {'/'.join(info['sysclk_pins'])}) drives {article}
 (DIVCLK_DIVIDE {mmcm['divclk_divide']}, {mult_name} {mmcm['clkfbout_mult']},
-VCO {mmcm['vco_mhz']:g} MHz) with outputs {outs}. Each clock domain is held in reset until
-the {what} locks and is released by a reset synchronizer.
+VCO {mmcm['vco_mhz']:g} MHz) with outputs {outs}. The PHY's receive clock (RX_CLK, 125 MHz
+from the link partner) clocks the received bytes' I/O flip-flops through a BUFG. Each clock
+domain is held in reset until the {what} locks and is released by a reset synchronizer.
 
-## What the board shows
-
-After configuration the board runs the self-test once: the network gets the test frame
-({st['frame_source']}; {st['in_beats']} input beats) {st['repeats']} times back to back
-from block RAM, and each of its {st['out_beats']} output beat(s) per frame is compared with
-the bit-exact reference held in a second ROM (selftest.npz holds both, as integers).
-
-| LED | meaning |
-|---|---|
-{led_rows}
-
-| control | effect |
-|---|---|
-{button_rows}
-
-A time-out is declared after {st['timeout_cycles']:,} core cycles without an output beat.
-The Ethernet PHY is held in reset for {info['phy_reset_ms']:.0f} ms, then left idle (nothing is transmitted;
-the link LEDs of the RJ45 come on when a cable is plugged in). The USB-UART is idle.
-{synthesis}"""
+{shows}{synthesis}"""

@@ -241,7 +241,9 @@ def cmd_build(args) -> int:
     from .build import build_board
     frames = _load_frames(args.input) if args.input else None
     result = build_board(args.design, args.board, args.output, frames=frames,
-                         core_mhz=args.clock_mhz, repeats=args.repeats, synth=args.synth,
+                         core_mhz=args.clock_mhz, selftest=args.selftest,
+                         repeats=args.repeats, mac=args.mac, ip=args.ip, port=args.port,
+                         slots=args.slots, synth=args.synth,
                          log=lambda message: print(message, file=sys.stderr))
     print(result.summary())
     return 0
@@ -440,13 +442,24 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("design", help="a design folder written by `hwconv compile`")
     b.add_argument("--board", required=True, help="the board (ml605, sp605)")
     b.add_argument("-o", "--output", required=True, help="build folder to write")
-    b.add_argument("--input", help=".npy float frames; the first is the on-board test frame "
-                   "(default: a fixed pseudo-random frame)")
     b.add_argument("--clock-mhz", type=float, default=None,
                    help="core clock made by the MMCM or PLL (default: the board's, 200 MHz "
                    "on the ml605, 100 on the sp605)")
-    b.add_argument("--repeats", type=int, default=4,
-                   help="frames streamed back to back per self-test run (default 4)")
+    b.add_argument("--ip", default=None,
+                   help="the board's IPv4 address (default 192.168.1.128)")
+    b.add_argument("--port", default=None,
+                   help="the UDP port it answers on (default 9000)")
+    b.add_argument("--mac", default=None,
+                   help="its MAC address (default 02:00:00:00:00:01, locally administered)")
+    b.add_argument("--slots", type=int, default=None,
+                   help="frames the board holds at once, a power of 2 (default 4)")
+    b.add_argument("--selftest", action="store_true",
+                   help="build the on-chip self-test instead of the Ethernet top: one test "
+                   "frame in ROM, checked against the reference, PASS/FAIL on the LEDs")
+    b.add_argument("--input", help="with --selftest: .npy float frames; the first is the "
+                   "on-board test frame (default: a fixed pseudo-random frame)")
+    b.add_argument("--repeats", type=int, default=None,
+                   help="with --selftest: frames streamed back to back per run (default 4)")
     b.add_argument("--synth", action="store_true",
                    help="also synthesize the whole board top with Yosys and check it fits")
     b.set_defaults(func=cmd_build)

@@ -8,7 +8,9 @@ phases and jitter are ISE's business (the MMCM/PLL settings are checked in
 `hwconv.boards.clocking`); what the stand-ins let a simulation check is everything around them:
 the reset synchronizers releasing each domain after lock, the two clock domains, the self-test
 driving the network, the checker and the LEDs. I/O buffers pass data through (an output's
-tri-state enable is ignored except by IOBUF), DDR outputs register their rising-edge data.
+tri-state enable is ignored except by IOBUF), DDR outputs give their rising-edge data in the
+clock's high half and their falling-edge data in its low half (so the GMII transmit clock the
+board top forwards through one toggles at the pin, and a bench can clock on it).
 
 `PRIMITIVES` holds each stand-in's Verilog; `with_sim_primitives(top_v)` appends those that
 ``top_v`` uses. tests/boards/test_board_verilator.py lints and simulates the board tops so.
@@ -66,14 +68,23 @@ PRIMITIVES = {
     "OBUFT": "module OBUFT(input I, input T, output O); assign O = I; endmodule\n",
     "IOBUF": "module IOBUF(input I, input T, output O, inout IO);\n"
              "  assign IO = T ? 1'bz : I;\n  assign O = IO;\nendmodule\n",
+    # DDR outputs: D1 (ODDR2: D0) out from the rising edge, D2 (D1) from the falling edge,
+    # both sampled on the rising edge (ODDR SAME_EDGE, ODDR2 DDR_ALIGNMENT "C0" with
+    # C1 = ~C0), so a clock forwarded through one toggles at the pin.
     "ODDR": 'module ODDR #(parameter DDR_CLK_EDGE = "SAME_EDGE", parameter INIT = 1\'b0,\n'
             '  parameter SRTYPE = "SYNC") (input C, input CE, input D1, input D2, input R,\n'
-            '  input S, output reg Q = 1\'b0);\n'
-            '  always @(posedge C) if (CE) Q <= D1;\nendmodule\n',
+            '  input S, output Q);\n'
+            '  reg q1 = INIT, q2 = INIT, d2 = INIT;\n'
+            '  always @(posedge C) if (CE) begin q1 <= D1; d2 <= D2; end\n'
+            '  always @(negedge C) if (CE) q2 <= d2;\n'
+            '  assign Q = C ? q1 : q2;\nendmodule\n',
     "ODDR2": 'module ODDR2 #(parameter DDR_ALIGNMENT = "NONE", parameter INIT = 1\'b0,\n'
              '  parameter SRTYPE = "SYNC") (input C0, input C1, input CE, input D0, input D1,\n'
-             '  input R, input S, output reg Q = 1\'b0);\n'
-             '  always @(posedge C0) if (CE) Q <= D0;\nendmodule\n',
+             '  input R, input S, output Q);\n'
+             '  reg q0 = INIT, q1 = INIT, d1 = INIT;\n'
+             '  always @(posedge C0) if (CE) begin q0 <= D0; d1 <= D1; end\n'
+             '  always @(posedge C1) if (CE) q1 <= DDR_ALIGNMENT == "C0" ? d1 : D1;\n'
+             '  assign Q = C0 ? q0 : q1;\nendmodule\n',
     "FDPE": "module FDPE #(parameter INIT = 1'b1) (input C, input CE, input D, input PRE,\n"
             "  output reg Q = INIT);\n"
             "  always @(posedge C or posedge PRE) if (PRE) Q <= 1'b1; else if (CE) Q <= D;\n"

@@ -123,19 +123,22 @@ def test_spartan6_pll_settings_stay_within_its_limits():
 def test_sp605_plan_names_the_part_and_has_every_file(sp605_plan):
     folder = sp605_plan.folder
     for name in ("top.v", "top.ucf", "top.xst", "top.prj", "build_top.sh", "build_top.bat",
-                 "README.md", "build.json", "selftest.npz"):
+                 "README.md", "build.json"):
         assert (folder / name).is_file(), name
     xst = (folder / "top.xst").read_text()
     assert "-p xc6slx45tfgg484-3" in xst and "-top top" in xst
     assert "verilog work top.v" in (folder / "top.prj").read_text()
     assert "-uc top.ucf top.ngc" in (folder / "build_top.sh").read_text()
-    assert sp605_plan.part == "xc6slx45t-fgg484-3" and sp605_plan.core_mhz == 100
+    # the Ethernet top's core clock is at least GMII's 125 MHz (the self-test's default: 100)
+    assert sp605_plan.part == "xc6slx45t-fgg484-3" and sp605_plan.core_mhz == 125
     assert sp605_plan.mmcm["primitive"] == "PLL_BASE"
-    assert sp605_plan.mmcm["outputs"] == {"sync": {"divide": 10, "mhz": 100.0},
+    assert sp605_plan.mmcm["outputs"] == {"sync": {"divide": 8, "mhz": 125.0},
                                           "eth": {"divide": 8, "mhz": 125.0}}
     readme = (folder / "README.md").read_text()
     assert "pins K21/K22" in readme and "PLL_BASE" in readme and "SP605's USB JTAG" in readme
-    assert "led 2 (DS5)" in readme
+    assert "led 1 (DS4) | flashes: frame done" in readme and "led 3 (DS6) | on: error" in readme
+    assert "hwconv run --device 192.168.1.128:9000" in readme
+    assert "top.panel.board.engine.net" in (folder / "top.v").read_text()
 
 
 def test_sp605_ucf_matches_grlib_pin_for_pin(sp605_plan):
@@ -154,7 +157,7 @@ def test_sp605_pll_in_top_verilog(sp605_plan):
     assert "MMCM_BASE" not in v
     pll = v[v.index("PLL_BASE #("):v.index(") pll (")]
     for param in (".CLKIN_PERIOD(5.0)", ".CLKFBOUT_MULT(32'd5)", ".DIVCLK_DIVIDE(32'd1)",
-                  ".CLKOUT0_DIVIDE(32'd10)", ".CLKOUT1_DIVIDE(32'd8)"):
+                  ".CLKOUT0_DIVIDE(32'd8)", ".CLKOUT1_DIVIDE(32'd8)"):
         assert param in pll, pll
 
 
@@ -180,17 +183,25 @@ def test_sp605_top_verilog_names_real_spartan6_primitives(sp605_plan):
 def test_sp605_refuses_a_clock_its_pll_cannot_make(tmp_path, graph):
     with pytest.raises(BuildError, match="--clock-mhz 133: the Spartan-6 PLL cannot make"):
         build_board(Design(graph, 4), "sp605", tmp_path / "out", core_mhz=133)
+    with pytest.raises(BuildError, match="--clock-mhz 100: the Ethernet top needs a core clock "
+                                         "of at least 125 MHz"):
+        build_board(Design(graph, 4), "sp605", tmp_path / "out", core_mhz=100)
     assert not (tmp_path / "out").exists()
+    st = build_board(Design(graph, 4), "sp605", tmp_path / "st", selftest=True)
+    assert st.core_mhz == 100 and st.mmcm["outputs"]["sync"] == {"divide": 10, "mhz": 100.0}
 
 
 def test_sp605_synth_fits_the_xc6slx45t(tmp_path):
-    """Yosys synth_xilinx -family xc6s of the whole SP605 top (PLL, I/O, self-test, network)."""
+    """Yosys synth_xilinx -family xc6s of the whole SP605 top (PLL, I/O, Ethernet endpoint,
+    protocol engine, network)."""
     graph = single_node_graph("relu", (2, 3, 3))
     result = build_board(Design(graph, 4), "sp605", tmp_path / "b", synth=True)
     synthesis = result.info["synthesis"]
     assert synthesis["tool"] == "yosys synth_xilinx -family xc6s -flatten"
     cells = synthesis["resources"]["cells"]
-    assert cells["PLL_BASE"] == 1 and cells["IBUFDS"] == 1 and cells["BUFG"] == 2
+    assert cells["PLL_BASE"] == 1 and cells["IBUFDS"] == 1
+    assert cells["ODDR2"] == 2                   # GTX_CLK (Amaranth puts its enable in one too)
+    assert cells["BUFG"] == 3                                   # core, 125 MHz, PHY_RXCLK
     fit = {row["resource"]: row for row in synthesis["fit"]}
     assert set(fit) == {"LUT", "FF", "DSP48A1", "RAMB8BWER + 2 x RAMB16BWER", "I/O buffers"}
     assert fit["I/O buffers"]["used"] == len(board_pins(board_platform("sp605"))) - 1

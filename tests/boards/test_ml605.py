@@ -3,6 +3,7 @@
 The expected pins are copied here, independently of hwconv/boards/ml605.py, from the public
 ML605 constraint files named beside each table; the plan's UCF must match them exactly.
 """
+import json
 import re
 import subprocess
 import sys
@@ -85,9 +86,16 @@ def graph():
 
 @pytest.fixture(scope="module")
 def plan(graph, tmp_path_factory):
+    """The default plan: the network behind the Ethernet endpoint."""
     out = tmp_path_factory.mktemp("ml605") / "build"
     result = build_board(Design(graph, 4), "ml605", out)
     return result
+
+
+@pytest.fixture(scope="module")
+def selftest_plan(graph, tmp_path_factory):
+    return build_board(Design(graph, 4), "ml605", tmp_path_factory.mktemp("ml605-st") / "b",
+                       selftest=True)
 
 
 # -- the board file ----------------------------------------------------------------------------
@@ -121,8 +129,9 @@ def test_mmcm_settings_stay_within_virtex6_limits():
 
 def test_plan_has_every_file_ise_needs(plan):
     for name in ("top.v", "top.ucf", "top.xst", "top.prj", "build_top.sh", "build_top.bat",
-                 "README.md", "build.json", "selftest.npz"):
+                 "README.md", "build.json"):
         assert (plan.folder / name).is_file(), name
+    assert not (plan.folder / "selftest.npz").exists()
     xst = (plan.folder / "top.xst").read_text()
     assert "-p xc6vlx240tff1156-1" in xst and "-top top" in xst and "-ifn top.prj" in xst
     assert "verilog work top.v" in (plan.folder / "top.prj").read_text()
@@ -130,7 +139,37 @@ def test_plan_has_every_file_ise_needs(plan):
     for tool in ("-ifn top.xst", "-uc top.ucf top.ngc", "top_map.ncd", "top_par.ncd", "top.bit"):
         assert tool in script
     readme = (plan.folder / "README.md").read_text()
-    assert "sh build_top.sh" in readme and "PASS" in readme and "ISE 14.7" in readme
+    assert "sh build_top.sh" in readme and "ISE 14.7" in readme
+    assert "hwconv run --device 192.168.1.128:9000" in readme
+    assert "frame done" in readme and "error" in readme and "alive" in readme
+
+
+def test_ethernet_top_has_the_endpoint_and_three_async_fifos(plan):
+    """The default top: GMII receive bytes from RX_CLK to the 125 MHz clock, and between that
+    and the core clock both ways, each through amaranth.lib.fifo.AsyncFIFO; the addresses
+    and the frame format in build.json."""
+    v = (plan.folder / "top.v").read_text()
+    modules = set(re.findall(r"^module \\?(\S+)", v, re.M))
+    for fifo in ("top.panel.rx_cdc.fifo", "top.panel.board.rx_cdc.fifo",
+                 "top.panel.board.tx_cdc.fifo"):
+        assert {fifo, f"{fifo}.produce_cdc", f"{fifo}.consume_cdc"} <= modules, fifo
+    for part in ("top.panel.board.endpoint", "top.panel.board.engine",
+                 "top.panel.board.engine.net"):
+        assert part in modules, part
+    info = json.loads((plan.folder / "build.json").read_text())
+    assert info["mode"] == "ethernet"
+    e = info["ethernet"]
+    assert (e["mac"], e["ip"], e["port"], e["slots"]) == ("02:00:00:00:00:01",
+                                                           "192.168.1.128", 9000, 4)
+    assert (e["frame_bytes_in"], e["input_chunks"]) == (2 * 5 * 5 * 2, 1)
+
+
+def test_selftest_plan_has_its_vectors_and_leds(selftest_plan):
+    assert (selftest_plan.folder / "selftest.npz").is_file()
+    readme = (selftest_plan.folder / "README.md").read_text()
+    assert "PASS" in readme and "--selftest" in readme and "hwconv run" not in readme
+    assert json.loads((selftest_plan.folder / "build.json").read_text())["mode"] == "selftest"
+    assert "top.panel.selftest" in (selftest_plan.folder / "top.v").read_text()
 
 
 def test_ucf_has_every_pin_with_its_loc_and_io_standard(plan):
@@ -176,8 +215,8 @@ def test_mmcm_in_top_verilog_makes_200_and_125_mhz(plan):
                                     "eth": {"divide": 8, "mhz": 125.0}}
 
 
-def test_selftest_vectors_are_the_reference(plan, graph):
-    v = np.load(plan.folder / "selftest.npz")
+def test_selftest_vectors_are_the_reference(selftest_plan, graph):
+    v = np.load(selftest_plan.folder / "selftest.npz")
     from hwconv import reference
     assert np.array_equal(v["expected_output_int"],
                           reference.run(graph, v["input_int"][None])[0])
@@ -192,20 +231,54 @@ def test_build_refuses_bad_input_and_writes_nothing(tmp_path, graph):
         build_board(Design(graph, 4), "zedboard", out)
     with pytest.raises(BuildError, match="--clock-mhz 133: the Virtex-6 MMCM cannot make"):
         build_board(Design(graph, 4), "ml605", out, core_mhz=133)
+    d = Design(graph, 4)
+    for kw, message in (
+            ({"ip": "192.168.1.300"}, "--ip 192.168.1.300: not an IPv4 address"),
+            ({"ip": "224.0.0.5"}, "--ip 224.0.0.5: a board needs a unicast address"),
+            ({"ip": "255.255.255.255"}, "a board needs a unicast address"),
+            ({"mac": "02:00:00:00:01"}, "--mac 02:00:00:00:01: not a MAC address; write six"),
+            ({"mac": "01:00:5e:00:00:01"}, "--mac 01:00:5e:00:00:01: a multicast address"),
+            ({"port": "0"}, "--port 0: out of range; a UDP port is from 1 to 65535"),
+            ({"port": "http"}, "--port http: not a number"),
+            ({"slots": 3}, "--slots 3: must be a power of 2"),
+            ({"repeats": 2}, "--repeats sets the on-chip self-test; add --selftest"),
+            ({"frames": np.zeros((2, 5, 5))}, "--input sets the on-chip self-test"),
+            ({"selftest": True, "ip": "10.0.0.1", "port": 1},
+             "--ip, --port: a --selftest build has no Ethernet endpoint")):
+        with pytest.raises(BuildError, match=re.escape(message)):
+            build_board(d, "ml605", out, **kw)
     assert not out.exists()
+
+
+def test_addresses_parse_as_the_cli_gives_them():
+    from hwconv.boards.ethernet import parse_ip, parse_mac, parse_port
+    assert parse_mac("02:12:34:56:78:9A") == parse_mac("02-12-34-56-78-9a") == 0x0212345678_9A
+    assert parse_ip("10.0.0.7") == 0x0A000007 and parse_port("5005") == 5005
 
 
 def test_cli_build(tmp_path, graph):
     design = Design(graph, 4).save(tmp_path / "design")
     np.save(tmp_path / "x.npy", np.random.default_rng(3).normal(0, 1, (2, 2, 5, 5)))
     cmd = [sys.executable, "-m", "hwconv.cli", "build"]
-    p = subprocess.run([*cmd, design, "--board", "ml605", "-o", tmp_path / "b", "--input",
-                        tmp_path / "x.npy"], capture_output=True, text=True, timeout=600)
+    p = subprocess.run([*cmd, design, "--board", "ml605", "-o", tmp_path / "b", "--selftest",
+                        "--input", tmp_path / "x.npy"], capture_output=True, text=True,
+                       timeout=600)
     assert p.returncode == 0, p.stderr
     assert "wrote the ISE build plan for ml605 (xc6vlx240t-ff1156-1)" in p.stdout
+    assert "self-test: the first frame of --input" in p.stdout
     assert (tmp_path / "b" / "top.ucf").is_file()
+    p = subprocess.run([*cmd, design, "--board", "ml605", "-o", tmp_path / "e", "--ip",
+                        "10.1.2.3", "--port", "5005", "--mac", "02:00:00:aa:bb:cc"],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert "Ethernet: 10.1.2.3 port 5005, MAC 02:00:00:aa:bb:cc" in p.stdout
+    assert "hwconv run --device 10.1.2.3:5005" in (tmp_path / "e" / "README.md").read_text()
     for args, message in (([tmp_path / "nowhere", "--board", "ml605"], "no such design folder"),
-                          ([design, "--board", "nexys"], "--board nexys: unknown board")):
+                          ([design, "--board", "nexys"], "--board nexys: unknown board"),
+                          ([design, "--board", "ml605", "--ip", "10.1.2"],
+                           "--ip 10.1.2: not an IPv4 address"),
+                          ([design, "--board", "ml605", "--input", tmp_path / "x.npy"],
+                           "--input sets the on-chip self-test; add --selftest")):
         p = subprocess.run([*cmd, *args, "-o", tmp_path / "c"], capture_output=True, text=True,
                            timeout=600)
         assert p.returncode == 2 and "Traceback" not in p.stderr
