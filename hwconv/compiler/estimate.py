@@ -432,14 +432,26 @@ def _mac(mac) -> dict:
                                       columns=_distinct_columns(lane_bits(Q - k, Q)))))
     # Operand multiplexers: each lane picks its window value per chunk (per group and
     # chunk when outputs read different taps); the operand register is the A register.
+    # More than SELECT_FANIN rows: a stage of one register per block of rows in front
+    # (each a mux over its block), then a mux over the blocks (rtl/mac.py).
+    from ..rtl.mac import SELECT_FANIN
     select = mac._padded(mac.taps, -1)      # (outputs incl. padding, chunks, lanes)
     sets = 1 if mac.shared_taps else P
+    rows = [(0, c) for c in range(nch)] if mac.shared_taps else \
+        [(g, c) for g in range(G) for c in range(nch)]
+    split = len(rows) > SELECT_FANIN
     for p in range(sets):
         for lane in range(L):
-            rows = [(0, c) for c in range(nch)] if mac.shared_taps else \
-                [(g, c) for g in range(G) for c in range(nch)]
-            sources = {int(select[g * P + p, c, lane]) for g, c in rows}
-            r["lut"] += xb * _mux_luts(len(sources))
+            sources = [int(select[g * P + p, c, lane]) for g, c in rows]
+            if not split:
+                r["lut"] += xb * _mux_luts(len(set(sources)))
+                continue
+            blocks = [set(sources[b:b + SELECT_FANIN]) - {-1}
+                      for b in range(0, len(sources), SELECT_FANIN)]
+            r["lut"] += xb * (sum(_mux_luts(len(b)) for b in blocks) + _mux_luts(len(blocks)))
+            r["ff"] += xb * sum(1 for b in blocks if b)
+    if split:   # its valid, first, last, group, address and block registers
+        r["ff"] += 3 + _bits(G) + _bits(depth) + _bits(-(-len(rows) // SELECT_FANIN))
     # Bias: a constant for one group, else a ROM whose output is registered twice.
     if G > 1:
         bias = np.asarray(mac.bias, np.int64).reshape(G, P)
@@ -495,8 +507,13 @@ def _pool(node: ir.Pool2d, in_shape, t, out) -> dict:
     _add(r, _window(c, hp, wp, node.extent, node.stride, t.width, False))
     n = node.kernel[0] * node.kernel[1]
     if isinstance(node, ir.MaxPool2d):
-        # n - 1 compare-and-select stages per channel.
+        # n - 1 compare-and-selects per channel, a pairwise level per pipeline stage
+        # (rtl/pool.max_pipeline): the partial maxima between stages are registered.
         per = (n - 1) * (2 * t.width - 2)
+        k = n
+        while k > 2:
+            k = (k + 1) // 2
+            r["ff"] += c * t.width * k + 1
     else:
         total = t.width + _bits(n + 1)
         per = (n - 1) * total   # adder tree

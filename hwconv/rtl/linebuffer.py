@@ -94,7 +94,11 @@ class WindowGenerator(wiring.Component):
             m.submodules.lines = lines = Memory(shape=data.ArrayLayout(pix, kh - 1),
                                                 depth=w, init=[])
             wr = lines.write_port()
-            rd = lines.read_port(transparent_for=(wr,))
+            # The pixel written (stage 1's) and the pixel read (the one taken) are
+            # neighbours in a row, so their columns differ unless a row is one pixel wide;
+            # a transparent read would put the whole ready chain in front of the read
+            # register's data input (7 logic levels on LeNet).
+            rd = lines.read_port(transparent_for=(wr,) if w == 1 else ())
             m.d.comb += [rd.addr.eq(col), rd.en.eq(take)]
             column = [rd.data[k] for k in range(kh - 1)] + [s1_pix]  # oldest row first
             m.d.comb += [wr.addr.eq(s1_col), wr.en.eq(s1_fire)]

@@ -19,7 +19,9 @@ from ..fixed import FixedType, requantize_hdl
 from .linebuffer import window_layout
 from .stream import pixel_signature
 
-__all__ = ["MacEngine"]
+__all__ = ["MacEngine", "SELECT_FANIN"]
+
+SELECT_FANIN = 16    # window values one operand mux chooses among, per pipeline stage
 
 
 def _pack(values, bits: int) -> int:
@@ -147,15 +149,40 @@ class MacEngine(wiring.Component):
         window = [self.i.payload[k // self.channels][k % self.channels]
                   for k in range(self.channels * self.kernel[0] * self.kernel[1])]
         select = self._padded(self.taps, -1)   # -1: a padding lane, operand 0
-        m.d.comb += [brd.addr.eq(grp), brd.en.eq(ce)]
-        m.d.comb += [x for r in reads for x in (r.addr.eq(addr), r.en.eq(ce))]
+        operand_sets = 1 if self.shared_taps else P
+        # The operands of each row (a chunk, or a (group, chunk) when outputs differ).
+        rows = nch if self.shared_taps else G * nch
+        row = ch if self.shared_taps else addr
+
+        def operand(p, r, l):
+            g, c = (0, r) if self.shared_taps else divmod(r, nch)
+            k = select[g * P + p, c][l]
+            return window[k] if k >= 0 else 0
+
+        # Stage 0, when a lane chooses among more than SELECT_FANIN rows: each lane takes
+        # one value per block of SELECT_FANIN rows (by the row's low bits), and stage 1
+        # the block (by its high bits): two muxes of at most 16 inputs, 3 logic levels
+        # each (LUT6, MUXF7, MUXF8), where one 256-input mux was 6 and more (the timing
+        # proxy's budget is 6). One more cycle of latency; the ROMs read a cycle later.
+        blocks = -(-rows // SELECT_FANIN) if rows > SELECT_FANIN else 0
+        if blocks:
+            lo_bits = SELECT_FANIN.bit_length() - 1
+            x0 = [[[Signal(signed(xb), name=f"x0_{p}_{l}_{b}", reset_less=True)
+                    for b in range(blocks)] for l in range(L)] for p in range(operand_sets)]
+            v0, first0, last0 = Signal(), Signal(), Signal()
+            g0, addr0 = Signal(range(G)), Signal(range(G * nch))
+            block0 = Signal(range(blocks))
+            rom_addr, bias_addr = addr0, g0
+        else:
+            rom_addr, bias_addr = addr, grp
+        m.d.comb += [brd.addr.eq(bias_addr), brd.en.eq(ce)]
+        m.d.comb += [x for r in reads for x in (r.addr.eq(rom_addr), r.en.eq(ce))]
 
         # Stage 1: operands (the weight and bias ROM outputs arrive in this stage too).
         # Datapath registers need no reset (the valid bits have one): faster to simulate
         # and what the DSP48E1 register slices want.
         v1, first1, last1 = Signal(), Signal(), Signal()
         g1 = Signal(range(G))
-        operand_sets = 1 if self.shared_taps else P
         x1 = [[Signal(signed(xb), name=f"x1_{p}_{l}", reset_less=True) for l in range(L)]
               for p in range(operand_sets)]
         # Stage 2: products. Stage 3: their sums. Stage 4: the finished accumulators.
@@ -185,15 +212,30 @@ class MacEngine(wiring.Component):
                     m.d.sync += [ch.eq(0), grp.eq(Mux(last_group, 0, grp + 1))]
                 with m.Else():
                     m.d.sync += ch.eq(ch + 1)
-            with m.Switch(ch if self.shared_taps else addr):
-                for row in range(nch if self.shared_taps else G * nch):
-                    g, c = (0, row) if self.shared_taps else divmod(row, nch)
-                    with m.Case(row):
-                        for p in range(operand_sets):
-                            m.d.sync += [x1[p][l].eq(window[k] if k >= 0 else 0)
-                                         for l, k in enumerate(select[g * P + p, c])]
-            m.d.sync += [v1.eq(self.i.valid), first1.eq(ch == 0), last1.eq(last_chunk),
-                         g1.eq(grp)]
+            if blocks:
+                with m.Switch(row[:lo_bits]):
+                    for j in range(SELECT_FANIN):
+                        with m.Case(j):
+                            m.d.sync += [x0[p][l][b].eq(operand(p, b * SELECT_FANIN + j, l))
+                                         for p in range(operand_sets) for l in range(L)
+                                         for b in range(blocks)
+                                         if b * SELECT_FANIN + j < rows]
+                m.d.sync += [v0.eq(self.i.valid), first0.eq(ch == 0), last0.eq(last_chunk),
+                             g0.eq(grp), addr0.eq(addr), block0.eq(row[lo_bits:])]
+                with m.Switch(block0):
+                    for b in range(blocks):
+                        with m.Case(b):
+                            m.d.sync += [x1[p][l].eq(x0[p][l][b])
+                                         for p in range(operand_sets) for l in range(L)]
+                m.d.sync += [v1.eq(v0), first1.eq(first0), last1.eq(last0), g1.eq(g0)]
+            else:
+                with m.Switch(row):
+                    for r in range(rows):
+                        with m.Case(r):
+                            m.d.sync += [x1[p][l].eq(operand(p, r, l))
+                                         for p in range(operand_sets) for l in range(L)]
+                m.d.sync += [v1.eq(self.i.valid), first1.eq(ch == 0), last1.eq(last_chunk),
+                             g1.eq(grp)]
             for p in range(P):
                 xs = x1[0 if self.shared_taps else p]
                 w1 = [wdata[(p * L + l) * wb:(p * L + l + 1) * wb].as_signed()

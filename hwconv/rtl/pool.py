@@ -3,14 +3,14 @@ global pooling as per-channel accumulators over the whole frame."""
 from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import ir
 from ..fixed import FixedType, requantize_hdl
 from .linebuffer import WindowGenerator, window_layout
 from .pad import ZeroPad
-from .stream import RegisteredMap, pixel_layout, pixel_signature, step_raster
+from .stream import PipelinedMap, RegisteredMap, pixel_layout, pixel_signature, step_raster
 
 __all__ = ["Pool2dUnit", "GlobalPoolUnit", "ChannelReduceUnit", "max_tree", "argmax_tree"]
 
@@ -21,6 +21,38 @@ def max_tree(values):
         pairs = [Mux(a > b, a, b) for a, b in zip(values[::2], values[1::2])]
         values = pairs + values[len(values) & ~1:]
     return values[0]
+
+
+def max_pipeline(c: int, bits: int, extent, taps) -> PipelinedMap:
+    """The maxima of ``taps`` of each window, a pairwise level per pipeline stage: a
+    compare and a select (3 logic levels) per stage, where a 2x2 window's two levels in
+    one stage were 9 by the timing proxy."""
+    pix = pixel_layout(c, bits)
+    stages, n = [], len(taps)
+
+    def level(first, n):
+        def fn(m, x, y):
+            vals = ([x[k] for k in taps] if first else [x[k] for k in range(n)])
+            out = []
+            for j in range(0, n - 1, 2):
+                out.append([Mux(vals[j][ch] > vals[j + 1][ch], vals[j][ch], vals[j + 1][ch])
+                            for ch in range(c)])
+            if n % 2:
+                out.append([vals[-1][ch] for ch in range(c)])
+            if len(out) == 1:
+                return [y[ch].eq(v) for ch, v in enumerate(out[0])]
+            return [y[j][ch].eq(v) for j, o in enumerate(out) for ch, v in enumerate(o)]
+        return fn
+
+    first = True
+    while True:
+        half = (n + 1) // 2
+        layout = pix if half == 1 else data.ArrayLayout(pix, half)
+        stages.append((layout, level(first, n)))
+        first, n = False, half
+        if n == 1:
+            break
+    return PipelinedMap(window_layout(c, bits, extent), pix, stages)
 
 
 def mean_hdl(total, count: int, t: FixedType):
@@ -59,6 +91,8 @@ class Pool2dUnit(wiring.Component):
         m.submodules.window = window = WindowGenerator(*padded, node.extent, node.stride, bits)
         if isinstance(node, ir.AvgPool2d) and not node.uniform(self.in_shape):
             reduce = VariableMean(node, self.in_shape, self.t)
+        elif isinstance(node, ir.MaxPool2d):
+            reduce = max_pipeline(c, bits, node.extent, taps)
         else:
             reduce = RegisteredMap(
                 window_layout(c, bits, node.extent), pixel_layout(c, self.out.width),

@@ -52,3 +52,38 @@ class RegisteredMap(wiring.Component):
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += self._fn(m, self.i.payload, self.o.payload)
         return m
+
+
+class PipelinedMap(wiring.Component):
+    """Several registered stages that advance together: ``stages`` is a list of
+    ``(layout, fn)``, stage k registering ``fn(m, x, y)`` from the previous stage's
+    register ``x`` (the input payload first) into its own ``y`` of ``layout``; the last
+    stage's register is ``o.payload`` (its layout ``out_layout``).
+
+    One clock enable for every stage, as in the MAC engine: ``i.ready`` is the output's
+    ``~valid | ready`` whatever the number of stages, so a deep reduction split into
+    stages adds no logic to the ready chain. Full throughput; the whole pipeline freezes
+    while its output waits.
+    """
+
+    def __init__(self, in_layout, out_layout, stages):
+        self._stages = list(stages)
+        super().__init__({"i": In(stream.Signature(in_layout)),
+                          "o": Out(stream.Signature(out_layout))})
+
+    def elaborate(self, platform):
+        m = Module()
+        ce = ~self.o.valid | self.o.ready
+        m.d.comb += self.i.ready.eq(ce)
+        x, valid = self.i.payload, self.i.valid
+        last = len(self._stages) - 1
+        for k, (layout, fn) in enumerate(self._stages):
+            y = self.o.payload if k == last else Signal(layout, name=f"stage{k}",
+                                                        reset_less=True)
+            v = self.o.valid if k == last else Signal(name=f"valid{k}")
+            with m.If(ce):
+                m.d.sync += v.eq(valid)
+                with m.If(valid):
+                    m.d.sync += fn(m, x, y)
+            x, valid = y, v
+        return m

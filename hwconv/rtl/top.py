@@ -6,7 +6,7 @@ import math
 import numpy as np
 from amaranth import Module
 from amaranth.lib import wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from .fifo import BufferedFIFO
 from amaranth.lib.wiring import In, Out
 
 from .. import ir
@@ -242,7 +242,7 @@ class DataflowTop(wiring.Component):
                 if not self.units:
                     # A graph that computes nothing (Input straight to Output) still
                     # gets a clocked stage, so the design has its clock and reset.
-                    m.submodules.passthrough = fifo = SyncFIFOBuffered(
+                    m.submodules.passthrough = fifo = BufferedFIFO(
                         width=len(upstream.payload.as_value()), depth=self.fifo_depth)
                     m.d.comb += [fifo.w_data.eq(upstream.payload),
                                  fifo.w_en.eq(upstream.valid), upstream.ready.eq(fifo.w_rdy)]
@@ -259,7 +259,7 @@ class DataflowTop(wiring.Component):
                 for k, (src, port) in enumerate(zip(node.inputs, ports)):
                     dst = getattr(unit, port)
                     depth = self.fifo_depths.get((node.name, k), self.fifo_depth)
-                    fifo = SyncFIFOBuffered(width=len(dst.payload.as_value()), depth=depth)
+                    fifo = BufferedFIFO(width=len(dst.payload.as_value()), depth=depth)
                     m.submodules[f"fifo_{_safe(node.name)}_{k}"] = fifo
                     upstream = ready[src].pop(0)
                     m.d.comb += [fifo.w_data.eq(upstream.payload), fifo.w_en.eq(upstream.valid),

@@ -99,6 +99,15 @@ UNIT_CASES = [
     ("residual_deep", "residual", (2, 7, 9), dict(depth=2), 9),
     ("add_self", "double", (3, 4, 4), {}, 1),
     ("two_branches", "two_branches", (2, 5, 5), {}, 1),
+    # More than SELECT_FANIN (16) chunks: the operand select takes two pipeline stages,
+    # blocks of 16 rows then the block (dense; per group and chunk; a Linear).
+    ("conv_select_split", "conv", (3, 5, 5), dict(kernel=(3, 3), outputs=3), 1),
+    ("conv_grouped_select_split", "conv", (4, 5, 5), dict(kernel=(3, 3), groups=2, outputs=4),
+     1),
+    ("linear_select_split", "linear", (3, 4, 4), dict(outputs=5), 1),
+    # A one-pixel-wide map: consecutive pixels share a line-buffer column, so the line
+    # buffer's read must see the write of the same cycle (the only transparent case).
+    ("conv_one_column", "conv", (2, 6, 1), dict(kernel=(3, 1), outputs=2), 2),
     ("linear_map", "linear", (3, 2, 2), dict(outputs=5), 4),
     ("linear_vec", "linear", (7, 1, 1), dict(outputs=3), 7),
 ]
