@@ -323,6 +323,12 @@ def fifo(depth: int, width: int) -> dict:
     return r
 
 
+def skid_buffer(width: int) -> dict:
+    """rtl.stream.SkidBuffer between a FIFO and its unit: the output and spare
+    registers, a select per bit between them and the input."""
+    return {"ff": 2 * width + 2, "lut": width + 2}
+
+
 def _dsps(a_bits: int, b_bits: int) -> int:
     """DSP48E1s for an a x b signed product (25 x 18 per DSP48E1; smaller ones in LUTs)."""
     if a_bits + b_bits < 9 or min(a_bits, b_bits) < 2:
@@ -736,6 +742,7 @@ def resources(node: ir.Node, graph: ir.Graph, in_shape, lanes, *, unit=None,
     for k, src in enumerate(node.inputs):
         width = shapes[src][0] * graph[src].fixed.width
         _add(r, fifo(fifo_depths.get((node.name, k), fifo_depth), width))
+        _add(r, skid_buffer(width))
     _add(r, _unit_resources(node, graph, in_shape, unit))
     readers = sum(n.inputs.count(node.name) for n in graph.nodes)
     if readers > 1:

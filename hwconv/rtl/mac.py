@@ -143,7 +143,10 @@ class MacEngine(wiring.Component):
         # The whole pipeline advances together, and freezes while a finished pixel waits.
         ce = ~self.o.valid | self.o.ready
         grp, ch, addr = Signal(range(G)), Signal(range(nch)), Signal(range(G * nch))
-        last_chunk, last_group = ch == nch - 1, grp == G - 1
+        # Whether ch and grp are at their last values, kept in registers beside them: the
+        # comparators (sharing the counters' carry chains) sat on the ready chain.
+        last_chunk = Signal(init=nch == 1)
+        last_group = Signal(init=G == 1)
         m.d.comb += self.i.ready.eq(ce & last_chunk & last_group)
 
         window = [self.i.payload[k // self.channels][k % self.channels]
@@ -209,9 +212,11 @@ class MacEngine(wiring.Component):
             with m.If(self.i.valid):
                 m.d.sync += addr.eq(Mux(addr == G * nch - 1, 0, addr + 1))
                 with m.If(last_chunk):
-                    m.d.sync += [ch.eq(0), grp.eq(Mux(last_group, 0, grp + 1))]
+                    m.d.sync += [ch.eq(0), grp.eq(Mux(last_group, 0, grp + 1)),
+                                 last_chunk.eq(nch == 1),
+                                 last_group.eq(Mux(last_group, G == 1, grp == G - 2))]
                 with m.Else():
-                    m.d.sync += ch.eq(ch + 1)
+                    m.d.sync += [ch.eq(ch + 1), last_chunk.eq(ch == nch - 2)]
             if blocks:
                 with m.Switch(row[:lo_bits]):
                     for j in range(SELECT_FANIN):

@@ -6,7 +6,6 @@ import math
 import numpy as np
 from amaranth import Module
 from amaranth.lib import wiring
-from .fifo import BufferedFIFO
 from amaranth.lib.wiring import In, Out
 
 from .. import ir
@@ -14,6 +13,7 @@ from ..compiler.estimate import logic_lanes, parallelism
 from ..fixed import quantize, requantize_hdl
 from .act import ElementwiseUnit, TableUnit, elementwise_function
 from .conv import Conv2dUnit
+from .fifo import BufferedFIFO
 from .linear import LinearUnit
 from .fork import Broadcast
 from .join import AddUnit, RepeatUnit
@@ -22,7 +22,7 @@ from .relayout import RelayoutUnit
 from .normalized import Divide, NormalizedTableUnit
 from .scale import ScaleUnit
 from .serial import LaneSerial, serial_lanes
-from .stream import pixel_signature
+from .stream import SkidBuffer, pixel_signature
 
 __all__ = ["DataflowTop", "stream_shapes", "build_unit", "flatten_is_view", "DEFAULT_LANES"]
 
@@ -262,10 +262,13 @@ class DataflowTop(wiring.Component):
                     fifo = BufferedFIFO(width=len(dst.payload.as_value()), depth=depth)
                     m.submodules[f"fifo_{_safe(node.name)}_{k}"] = fifo
                     upstream = ready[src].pop(0)
+                    m.submodules[f"skid_{_safe(node.name)}_{k}"] = skid = \
+                        SkidBuffer(dst.payload.shape())
                     m.d.comb += [fifo.w_data.eq(upstream.payload), fifo.w_en.eq(upstream.valid),
                                  upstream.ready.eq(fifo.w_rdy),
-                                 dst.payload.eq(fifo.r_data), dst.valid.eq(fifo.r_rdy),
-                                 fifo.r_en.eq(dst.ready)]
+                                 skid.i.payload.eq(fifo.r_data), skid.i.valid.eq(fifo.r_rdy),
+                                 fifo.r_en.eq(skid.i.ready)]
+                    wiring.connect(m, skid.o, dst)
                     probes.setdefault(node.name, ([], unit.o))[0].append((dst, fifo))
                 publish(node.name, unit.o)
         if self.profile_layout is not None:
