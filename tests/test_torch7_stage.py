@@ -56,6 +56,7 @@ def test_stage_is_close_to_float(design):
     assert np.abs(hw - fl).max() <= 1e-3
 
 
+@pytest.mark.slow   # ~46 s, most of it the Verilator build of the whole stage
 @pytest.mark.verilator
 @pytest.mark.skipif(not verilator_available(), reason="Verilator is not installed")
 def test_stage_bit_exact_in_verilator(design):

@@ -379,6 +379,8 @@ def test_selftest_times_out_on_a_silent_network():
     assert (leds >> FAIL) & 1 and (leds >> TIMEOUT) & 1 and not (leds >> PASS) & 1
 
 
+# ~34 s of Yosys; test_boards.py's SP605 synthesis runs by default.
+@pytest.mark.slow
 def test_synth_checks_the_whole_board_top_fits(tmp_path):
     """Yosys synth_xilinx -family xc6v of the whole board top (MMCM, I/O, self-test, network)."""
     graph = single_node_graph("relu", (2, 3, 3))

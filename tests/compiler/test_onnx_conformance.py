@@ -98,7 +98,10 @@ def test_mutated_case_models_only_raise_compile_error(tmp_path, data):
     assert isinstance(g, ir.Graph)
 
 
-SAMPLE = list(oc.VERILATOR_SAMPLE) + [
+# The longest of the sample (13 s and 10 s on a clean clone) run with -m slow (CI runs them).
+SLOW_SAMPLE = {"node/test_flatten_axis1", "node/test_basic_conv_with_padding"}
+SAMPLE = [pytest.param(case_id, marks=pytest.mark.slow) if case_id in SLOW_SAMPLE else case_id
+          for case_id in oc.VERILATOR_SAMPLE] + [
     pytest.param(case_id, marks=pytest.mark.xfail(strict=True, reason=why))
     for case_id, why in oc.KNOWN_HARDWARE_BUGS.items()]
 

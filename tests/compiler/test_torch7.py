@@ -146,6 +146,7 @@ def test_quantized_reference_within_bound(name, request):
         assert np.abs(hw - y).max() <= bound + FLOAT_TOL
 
 
+@pytest.mark.slow   # a whole network in Verilator (~24 s)
 @pytest.mark.verilator
 @pytest.mark.skipif(not verilator_available(), reason="Verilator is not installed")
 def test_road_net_bit_exact_in_verilator(road_design):
@@ -154,6 +155,7 @@ def test_road_net_bit_exact_in_verilator(road_design):
     assert result.bit_exact
 
 
+@pytest.mark.slow   # a whole network in Verilator (~32 s)
 @pytest.mark.verilator
 @pytest.mark.skipif(not verilator_available(), reason="Verilator is not installed")
 def test_face_detector_bit_exact_in_verilator(face_full_design):

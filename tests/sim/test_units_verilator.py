@@ -25,9 +25,11 @@ FRAMES = 3
 
 # One case per unit family runs by default; the whole sweep (same RTL, already bit-exact
 # in pysim by default) is marked slow: `make test-slow`, which CI runs after `make test`.
+# residual_deep (22 s), lcn_contrastive (42 s), l2pool_torch7 (17 s) and lrn_alexnet (31 s),
+# measured on a clean clone, are in the slow set too (residual also runs in Verilator by
+# default in test_icarus.py).
 DEFAULT = {"relu", "tanh", "softshrink", "maxpool3s2pad", "avgpool_ceil", "conv3s2asym",
-           "conv_out_lanes", "conv_table", "conv_deep_pad", "residual_deep",
-           "lcn_contrastive", "l2pool_torch7", "softmax_vector", "lrn_alexnet", "globalavg",
+           "conv_out_lanes", "conv_table", "conv_deep_pad", "softmax_vector", "globalavg",
            "linear_map", "relayout_transpose"}
 
 
