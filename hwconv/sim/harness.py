@@ -25,7 +25,7 @@ The cycle counts are those of the cocotb bench (a test holds them equal).
 Builds are cached like :mod:`hwconv.sim.verilator`'s: the build directory is keyed by a
 hash of the Verilog text, the top name, the options, the wrapper, the harness source and
 the Verilator version, so an unchanged design is not rebuilt; ccache makes changed ones
-quicker.  Models are compiled with ``-O2`` and ``-march=native`` (see :data:`NATIVE_ENV`).
+quicker.  Models are compiled with ``-O3`` and ``-march=native`` (see :data:`NATIVE_ENV`).
 
 Options: a waveform (``vcd=`` or ``fst=``: a variant built with ``--trace`` or
 ``--trace-fst``); a progress bar or callback (``progress=``) for long runs and builds; and
@@ -81,8 +81,10 @@ DEFAULT_MAX_IDLE = 2_000_000
 NATIVE_ENV = "HWCONV_HARNESS_NATIVE"
 
 #: Make variables beyond :func:`hwconv.sim.verilator._make_vars`: Verilator's default -Os
-#: leaves wide multiplies as calls; -O2 is markedly faster (TOOLCHAIN.md).
-_OPT_MAKE_VARS = ("OPT_FAST=-O2",)
+#: leaves wide multiplies as calls; -O2 is markedly faster (TOOLCHAIN.md), and -O3 faster
+#: again: LeNet 0.93 -> 1.15 M cycles per processor second, scene3 320x240 unchanged
+#: (about 19 s a frame), with builds no slower (benchmarks/sim_speed.py, hwconv sim).
+_OPT_MAKE_VARS = ("OPT_FAST=-O3",)
 
 #: Waveform formats: the Verilator option that builds each.
 TRACE_FORMATS = {"vcd": "--trace", "fst": "--trace-fst"}
