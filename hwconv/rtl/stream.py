@@ -5,7 +5,7 @@ A feature map travels in raster order, one pixel per beat, all its channels side
 """
 from __future__ import annotations
 
-from amaranth import Elaboratable, Module, Signal, signed
+from amaranth import Elaboratable, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -109,10 +109,11 @@ class SkidBuffer(wiring.Component):
         spare_valid = Signal()
         m.d.comb += self.i.ready.eq(~spare_valid)
         with m.If(self.o.ready | ~self.o.valid):
-            with m.If(spare_valid):
-                m.d.sync += [self.o.payload.eq(spare), spare_valid.eq(0)]
-            with m.Else():
-                m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
+            m.d.sync += [self.o.valid.eq(spare_valid | self.i.valid), spare_valid.eq(0)]
+            # Loaded only with a beat (a wide payload copied on idle cycles costs
+            # Verilator time and buys nothing).
+            with m.If(spare_valid | self.i.valid):
+                m.d.sync += self.o.payload.eq(Mux(spare_valid, spare, self.i.payload))
         with m.Elif(self.i.valid & ~spare_valid):
             m.d.sync += [spare.eq(self.i.payload), spare_valid.eq(1)]
         return m
