@@ -82,8 +82,8 @@ NATIVE_ENV = "HWCONV_HARNESS_NATIVE"
 
 #: Make variables beyond :func:`hwconv.sim.verilator._make_vars`: Verilator's default -Os
 #: leaves wide multiplies as calls; -O2 is markedly faster (TOOLCHAIN.md), and -O3 faster
-#: again: LeNet 0.93 -> 1.15 M cycles per processor second, scene3 320x240 unchanged
-#: (about 19 s a frame), with builds no slower (benchmarks/sim_speed.py, hwconv sim).
+#: again (LeNet 0.93 -> 1.15 M cycles per processor second, measured under load; scene3
+#: 320x240 about 19 s a frame), with builds no slower (benchmarks/sim_speed.py, hwconv sim).
 _OPT_MAKE_VARS = ("OPT_FAST=-O3",)
 
 #: Waveform formats: the Verilator option that builds each.
