@@ -12,47 +12,45 @@ from .linebuffer import WindowGenerator, window_layout
 from .pad import ZeroPad
 from .stream import PipelinedMap, RegisteredMap, pixel_layout, pixel_signature, step_raster
 
-__all__ = ["Pool2dUnit", "GlobalPoolUnit", "ChannelReduceUnit", "max_tree", "argmax_tree"]
+__all__ = ["Pool2dUnit", "GlobalPoolUnit", "ChannelReduceUnit", "max_tree", "max_level",
+           "argmax_tree"]
+
+
+def max_level(values):
+    """One level of pairwise maxima (an odd last value passes through)."""
+    pairs = [Mux(a > b, a, b) for a, b in zip(values[::2], values[1::2])]
+    return pairs + values[len(values) & ~1:]
 
 
 def max_tree(values):
     """Pairwise maxima, log2(n) comparators deep."""
     while len(values) > 1:
-        pairs = [Mux(a > b, a, b) for a, b in zip(values[::2], values[1::2])]
-        values = pairs + values[len(values) & ~1:]
+        values = max_level(values)
     return values[0]
 
 
 def max_pipeline(c: int, bits: int, extent, taps) -> PipelinedMap:
-    """The maxima of ``taps`` of each window, a pairwise level per pipeline stage: a
-    compare and a select (3 logic levels) per stage, where a 2x2 window's two levels in
-    one stage were 9 by the timing proxy."""
+    """The maxima of ``taps`` of each window, a pairwise level (`max_level`) per pipeline
+    stage: a compare and a select (3 logic levels) per stage, where a 2x2 window's two
+    levels in one stage were 9 by the timing proxy."""
     pix = pixel_layout(c, bits)
-    stages, n = [], len(taps)
 
-    def level(first, n):
+    def stage(picked):
         def fn(m, x, y):
-            vals = ([x[k] for k in taps] if first else [x[k] for k in range(n)])
-            out = []
-            for j in range(0, n - 1, 2):
-                out.append([Mux(vals[j][ch] > vals[j + 1][ch], vals[j][ch], vals[j + 1][ch])
-                            for ch in range(c)])
-            if n % 2:
-                out.append([vals[-1][ch] for ch in range(c)])
-            if len(out) == 1:
-                return [y[ch].eq(v) for ch, v in enumerate(out[0])]
-            return [y[j][ch].eq(v) for j, o in enumerate(out) for ch, v in enumerate(o)]
+            values = [[x[k][ch] for k in picked] for ch in range(c)]   # per channel
+            levels = [max_level(v) for v in values]
+            if len(levels[0]) == 1:
+                return [y[ch].eq(lv[0]) for ch, lv in enumerate(levels)]
+            return [y[j][ch].eq(v) for ch, lv in enumerate(levels) for j, v in enumerate(lv)]
         return fn
 
-    first = True
+    stages, picked = [], list(taps)
     while True:
-        half = (n + 1) // 2
-        layout = pix if half == 1 else data.ArrayLayout(pix, half)
-        stages.append((layout, level(first, n)))
-        first, n = False, half
+        n = (len(picked) + 1) // 2
+        stages.append((pix if n == 1 else data.ArrayLayout(pix, n), stage(picked)))
         if n == 1:
-            break
-    return PipelinedMap(window_layout(c, bits, extent), pix, stages)
+            return PipelinedMap(window_layout(c, bits, extent), pix, stages)
+        picked = list(range(n))
 
 
 def mean_hdl(total, count: int, t: FixedType):
@@ -72,8 +70,7 @@ class Pool2dUnit(wiring.Component):
                           "o": Out(pixel_signature(c, self.out.width))})
 
     def _reduce(self, values):
-        if isinstance(self.node, ir.MaxPool2d):
-            return max_tree(values)
+        """Sum, average (max pooling is `max_pipeline`)."""
         total = sum(values[1:], values[0])
         if isinstance(self.node, ir.SumPool2d):
             return total
