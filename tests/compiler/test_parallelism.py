@@ -103,5 +103,6 @@ def test_every_budget_holds_for_the_whole_design():
 
 def test_a_part_too_small_is_refused_naming_the_resource():
     from hwconv.compiler.passes.parallelism import choose_parallelism as choose
-    with pytest.raises(CompileError, match="no plan fits the budgets: .*LUT .* over the budget of 5,000"):
+    with pytest.raises(CompileError, match="no plan fits the budgets: .*LUT .* over the budget of 5,000"
+                                           ".*narrow the weights \\(weight_bits in --config"):
         choose(two_convs_and_a_tanh(), 200, ramb18_budget=2, lut_budget=5000)
