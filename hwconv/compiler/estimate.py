@@ -401,6 +401,9 @@ def _mac(mac) -> dict:
     L, P, G, nch = mac.lanes, mac.out_lanes, mac.groups, mac.chunks
     wb, xb, ab = mac.weight_bits, mac.in_bits, mac.acc.width
     depth = G * nch
+    # More than SELECT_FANIN rows of operands: the select takes two stages (rtl/mac.py).
+    from ..rtl.mac import SELECT_FANIN
+    split = (nch if mac.shared_taps else depth) > SELECT_FANIN
     # Products: a constant weight of 0 or a power of two is wiring, not a DSP48E1.
     weights = mac._padded(mac.tap_weights, 0).reshape(G, P, nch, L)
     if depth == 1:
@@ -418,11 +421,13 @@ def _mac(mac) -> dict:
             return ((w[..., None] >> np.arange(wb)) & 1).reshape(depth, -1)
 
         def in_context(res):
-            # A deep weight ROM in logic inside the MAC engine costs about twice the LUTs
-            # it costs alone (measured: 640 columns of 392 words 5,383 LUTs alone, 12,102
-            # in a 7x7 convolution; scene3's conv2 piece alike, mostly LUT5s and no
-            # MUXF7/8): why is not known yet, so the measured factor is applied.
-            if depth > 64:   # in place: memory_breakdown shows the same figure
+            # A deep weight ROM in logic read at the address counter itself costs about
+            # twice the LUTs it costs alone (measured: 640 columns of 392 words 5,383
+            # LUTs alone, 12,102 in a 7x7 convolution; scene3's conv2 piece alike, mostly
+            # LUT5s and no MUXF7/8). With a split operand select the ROM reads a plain
+            # copy of the counter a cycle later, and costs what it costs alone (the
+            # 7x7 case: 12,692 LUT by Yosys, 19,057 estimated with the factor).
+            if depth > 64 and not split:   # memory_breakdown shows the same figure
                 res["lut"] = round(_WEIGHT_ROM_IN_CONTEXT * res["lut"])
             return res
 
@@ -440,12 +445,10 @@ def _mac(mac) -> dict:
     # chunk when outputs read different taps); the operand register is the A register.
     # More than SELECT_FANIN rows: a stage of one register per block of rows in front
     # (each a mux over its block), then a mux over the blocks (rtl/mac.py).
-    from ..rtl.mac import SELECT_FANIN
     select = mac._padded(mac.taps, -1)      # (outputs incl. padding, chunks, lanes)
     sets = 1 if mac.shared_taps else P
     rows = [(0, c) for c in range(nch)] if mac.shared_taps else \
         [(g, c) for g in range(G) for c in range(nch)]
-    split = len(rows) > SELECT_FANIN
     for p in range(sets):
         for lane in range(L):
             sources = [int(select[g * P + p, c, lane]) for g, c in rows]
