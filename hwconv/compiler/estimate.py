@@ -646,11 +646,14 @@ def _unit_resources(node: ir.Node, graph: ir.Graph, in_shape, unit) -> dict:
         return _table(unit, in_t.width)
     if isinstance(unit, LaneSerial):
         # The core's lanes, an n-way select of each core lane's operand in front, the
-        # groups before the last held behind and the output register, two counters.
+        # groups before the last held behind and the output register, a counter in
+        # front and a one-hot one behind; a skid buffer on each side of the core.
         L, n = unit.lanes, unit.steps
         _add(r, _unit_resources(node, graph, in_shape, unit.core))
+        _add(r, skid_buffer(L * in_t.width))
+        _add(r, skid_buffer(L * out_bits))
         return _add(r, {"lut": L * in_t.width * _mux_luts(n) + 2 * _bits(n) + 4,
-                        "ff": ((n - 1) * L + c) * out_bits + 2 * _bits(n) + 1})
+                        "ff": ((n - 1) * L + c) * out_bits + _bits(n) + n + 1})
     if isinstance(unit, ScaleUnit):
         # Position ROM (H*W codes) read at row * W + col, the operand stage, one
         # product per lane and its requantizer.

@@ -13,12 +13,12 @@ __all__ = ["WindowGenerator", "window_layout", "serial_pays"]
 
 def serial_pays(kernel, stride, padded_hw, windows: int, cycles_per_window: int) -> bool:
     """Whether a unit that spends ``cycles_per_window`` on each of its ``windows`` can
-    read its line buffer serially (kh + 1 cycles per pixel) and lose nothing: the pixels
+    read its line buffer serially (kh + 2 cycles per pixel) and lose nothing: the pixels
     between two windows of a row, and those from a row's last window to the next row's
     first, come in while the MAC engine works on the window it holds; the frame's first
     kh - 1 rows, when the engine has nothing to do, cost under 1% of the frame."""
     (kh, kw), (sh, sw), (hp, wp) = kernel, stride, padded_hw
-    per = kh + 1
+    per = kh + 2
     return (kh > 1 and per * sw <= cycles_per_window
             and per * ((sh - 1) * wp + kw) <= cycles_per_window
             and 100 * per * ((kh - 1) * wp + kw) <= windows * cycles_per_window)
@@ -49,7 +49,7 @@ class WindowGenerator(wiring.Component):
 
     ``serial``: the line buffer holds one pixel per word, its kh - 1 rows one after
     another (row slots used in turn), and a pixel's column is read a row per cycle:
-    kh + 1 cycles per pixel instead of one, for a memory (kh - 1) times deeper and as
+    kh + 2 cycles per pixel instead of one, for a memory (kh - 1) times deeper and as
     many times narrower. Block RAM is at least 512 words deep, so a 75-pixel row of 64
     channels took 171 RAMB18E1 one column per word, 29 one pixel per word. For units
     that spend more than that on each window anyway (``serial_pays``).
@@ -160,7 +160,10 @@ class WindowGenerator(wiring.Component):
         k, arriving = Signal(range(rows)), Signal(range(rows))
         landing = Signal()
         held = [Signal(pix, name=f"held_row{i}", reset_less=True) for i in range(rows)]
-        m.d.comb += self.i.ready.eq(~busy & ~landing & (~s1_valid | s1_fire))
+        # A pixel is taken once stage 1 is empty, not as it empties: one cycle more per
+        # pixel, and the serial state no longer waits on the MAC engine's ready chain
+        # (7 logic levels on scene3's conv2 by the timing proxy).
+        m.d.comb += self.i.ready.eq(~busy & ~landing & ~s1_valid)
         m.d.comb += [rd.addr.eq(rbase + s1_col), rd.en.eq(busy)]
         with m.If(take):
             m.d.sync += [busy.eq(1), k.eq(0), base.eq(row_base), rbase.eq(row_base)]

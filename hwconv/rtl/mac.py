@@ -38,15 +38,21 @@ def _sum_within(m: Module, terms, bits: int, name: str):
     post-adders; named partial sums would stop that). Beyond 32 terms, chains of 32
     joined through 64-bit partial sums: exact (every partial sum fits ``bits``), and
     Verilator adds in machine words instead of multi-word vectors (157 lanes in one chain
-    grew to 189 bits, ~3x slower to simulate)."""
+    grew to 189 bits, ~3x slower to simulate). The chains are joined pairwise, a tree:
+    five chains (157 lanes) in three adders deep instead of four, 6 logic levels by the
+    timing proxy instead of 8."""
     assert bits <= 64
-    chains = [sum(terms[i + 1:i + 32], terms[i]) for i in range(0, len(terms), 32)]
-    total = chains[0]
-    for k, chain in enumerate(chains[1:]):
-        partial = Signal(signed(64), name=f"{name}_{k}")
-        m.d.comb += partial.eq(total + chain)
-        total = partial
-    return total
+    sums = [sum(terms[i + 1:i + 32], terms[i]) for i in range(0, len(terms), 32)]
+    k = 0
+    while len(sums) > 1:
+        joined = []
+        for a, b in zip(sums[0::2], sums[1::2]):
+            partial = Signal(signed(64), name=f"{name}_{k}")
+            m.d.comb += partial.eq(a + b)
+            joined.append(partial)
+            k += 1
+        sums = joined + sums[len(joined) * 2:]
+    return sums[0]
 
 
 class MacEngine(wiring.Component):

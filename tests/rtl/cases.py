@@ -72,12 +72,14 @@ UNIT_CASES = [
     ("conv1x1", "conv", (3, 3, 4), dict(kernel=(1, 1), outputs=2), 1),
     ("conv_out_lanes", "conv", (2, 6, 6), dict(kernel=(3, 3), outputs=5), (4, 2)),
     # slow enough for the serial line buffer (WindowGenerator serial=True)
-    ("conv_serial_lines", "conv", (1, 20, 8), dict(kernel=(3, 3), outputs=8), 1),
-    ("conv_serial_2x2s2", "conv", (2, 20, 6), dict(kernel=(2, 2), stride=(2, 2), outputs=12),
+    ("conv_serial_lines", "conv", (1, 26, 8), dict(kernel=(3, 3), outputs=8), 1),
+    ("conv_serial_2x2s2", "conv", (2, 24, 6), dict(kernel=(2, 2), stride=(2, 2), outputs=12),
      1),
     # three of the eight multipliers' weights in a LUT ROM (rom_style "logic")
     ("conv_logic_lanes", "conv", (2, 6, 6), dict(kernel=(3, 3), outputs=5), (4, 2, 3)),
     ("conv_all_parallel", "conv", (2, 5, 5), dict(kernel=(3, 3), outputs=4), (18, 4)),
+    # 150 products a cycle: five chains of at most 32, joined in a tree (rtl/mac._sum_within)
+    ("conv_five_chains", "conv", (6, 6, 5), dict(kernel=(5, 5), outputs=2), 150),
     ("conv_one_multiplier", "conv", (2, 5, 4), dict(kernel=(2, 2), outputs=3), 1),
     ("conv_grouped_out_lanes", "conv", (4, 5, 5), dict(kernel=(3, 3), groups=2, outputs=4),
      (5, 3)),

@@ -31,3 +31,13 @@ def test_unit_bit_exact(case_id, kind, shape, opts, lanes, stall):
     got = np.stack([beats_to_frame(out[k * h * w:(k + 1) * h * w], out_shape,
                                    g.output.fixed.width) for k in range(FRAMES)])
     assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("case_id", [c[0] for c in UNIT_CASES if c[0].startswith("conv_serial")])
+def test_serial_cases_use_the_serial_line_buffer(case_id):
+    """The cases named for the serial line buffer really get one (rtl.linebuffer.serial_pays
+    decides from the shape, and a change of its cycle count could quietly turn them off)."""
+    _, kind, shape, opts, lanes = next(c for c in UNIT_CASES if c[0] == case_id)
+    g = single_node_graph(kind, shape, **dict(opts))
+    units = DataflowTop(g, lanes=lanes).units
+    assert [n for n, u in units.items() if getattr(u, "serial", False)], units

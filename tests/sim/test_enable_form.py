@@ -94,7 +94,7 @@ def _small_network() -> ir.Graph:
 
 DESIGNS = {
     "network": lambda: (_small_network(), {"conv": 6, "fc": 9}),
-    "serial_linebuffer_conv": lambda: (single_node_graph("conv", (2, 52, 3), bits=8,
+    "serial_linebuffer_conv": lambda: (single_node_graph("conv", (2, 66, 3), bits=8,
                                                          kernel=(3, 3), outputs=4),
                                        {"conv": 1}),
 }
