@@ -26,6 +26,7 @@ proves it with Yosys's equivalence checker and runs both in Verilator).
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 __all__ = ["enable_form"]
 
@@ -40,6 +41,9 @@ _COMB = re.compile(
     rf"(?P<body>(?:(?!\1end\n).*\n)*?)"
     rf"(?P=indent)end\n", re.M)
 _MODULE = re.compile(r"^module\b.*?^endmodule\b[^\n]*\n", re.M | re.S)
+# Identifiers as whole words: an escaped one runs to whitespace (as in _token).
+_WORD = re.compile(r"\\\S+(?=\s)|(?<![A-Za-z0-9_$\\])[A-Za-z_][A-Za-z0-9_$]*(?![A-Za-z0-9_$])")
+_DECLARED = re.compile(rf"^[ \t]*reg (?:\[\d+:0\] )?(?P<name>{_ID}) ?;\n", re.M)
 
 
 def _token(name: str) -> str:
@@ -68,22 +72,28 @@ def _rewrite_body(body: str, nxt: str, reg: str) -> str | None:
     return "".join(out)
 
 
+def _uses(text: str) -> Counter:
+    """How often each identifier occurs in ``text``, counted in one pass (per register
+    it was a search of the whole module: 2.6 s on scene3's 7.8 MB)."""
+    return Counter(_WORD.findall(text))
+
+
 def _module(text: str) -> str:
     clocked = {}
     for m in _CLOCKED.finditer(text):
         clocked.setdefault(m.group("next"), []).append(m)
+    uses = declared = None     # counted once, when a register is first a candidate
     edits = []   # (start, end, replacement)
     for m in _COMB.finditer(text):
         nxt, reg = m.group("next"), m.group("reg")
         pairs = clocked.get(nxt, [])
         if len(pairs) != 1 or pairs[0].group("reg") != reg:
             continue
-        uses = len(re.findall(_token(nxt), text))
-        body_uses = len(re.findall(_token(nxt), m.group("body")))
-        declared = re.search(rf"^[ \t]*reg (?:\[\d+:0\] )?{_token(nxt)} ?;\n",
-                             text, re.M)
+        if uses is None:
+            uses = _uses(text)
+            declared = {d.group("name"): d for d in _DECLARED.finditer(text)}
         # Every use: the declaration, the default copy, the body, the clocked assignment.
-        if declared is None or uses != 3 + body_uses:
+        if nxt not in declared or uses[nxt] != 3 + _uses(m.group("body"))[nxt]:
             continue
         body = _rewrite_body(m.group("body"), nxt, reg)
         if body is None:
@@ -92,7 +102,7 @@ def _module(text: str) -> str:
         edits.append((m.start(), m.end(),
                       f"{ind}always @({pairs[0].group('edge')}) begin\n{body}{ind}end\n"))
         edits.append((pairs[0].start(), pairs[0].end(), ""))
-        edits.append((declared.start(), declared.end(), ""))
+        edits.append((declared[nxt].start(), declared[nxt].end(), ""))
     for start, end, new in sorted(edits, reverse=True):
         text = text[:start] + new + text[end:]
     return text
