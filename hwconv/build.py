@@ -330,6 +330,8 @@ def _readme(info: dict, leds, buttons, plan_files: list[str]) -> str:
     mult_name = "CLKFBOUT_MULT_F" if what == "MMCM" else "CLKFBOUT_MULT"
     led_rows = "\n".join(f"| {name} | {meaning} |" for name, meaning in leds)
     button_rows = "\n".join(f"| {name} | {meaning} |" for name, meaning in buttons)
+    controls = (f"| LED | meaning |\n|---|---|\n{led_rows}\n\n"
+                f"| control | effect |\n|---|---|\n{button_rows}\n")   # both builds
     synthesis = ""
     if "synthesis" in info:
         rows = "\n".join(f"| {r['resource']} | {r['used']:,} | {r['available']:,} | "
@@ -363,14 +365,7 @@ After configuration the board runs the self-test once: the network gets the test
 from block RAM, and each of its {st['out_beats']} output beat(s) per frame is compared with
 the bit-exact reference held in a second ROM (selftest.npz holds both, as integers).
 
-| LED | meaning |
-|---|---|
-{led_rows}
-
-| control | effect |
-|---|---|
-{button_rows}
-
+{controls}
 A time-out is declared after {st['timeout_cycles']:,} core cycles without an output beat.
 {phy_reset}, then left idle (nothing is transmitted;
 the link LEDs of the RJ45 come on when a cable is plugged in). The USB-UART is idle.
@@ -413,14 +408,7 @@ Inside: the PHY's received bytes are captured on its receive clock (RX_CLK) and 
 protocol engine and the network on the core clock, joined by two more AsyncFIFOs. Transmit
 bytes leave through I/O flip-flops with GTX_CLK forwarded inverted (its rising edge mid-byte).
 
-| LED | meaning |
-|---|---|
-{led_rows}
-
-| control | effect |
-|---|---|
-{button_rows}
-
+{controls}
 {phy_reset} and then left to
 negotiate the link with its strapped defaults (MDIO is not driven). The USB-UART is idle.
 """
