@@ -25,8 +25,9 @@ from cocotbext.eth import GmiiFrame, GmiiSink, GmiiSource
 from hwconv.sim.verilator import load_params
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "host"))
-from decode import arp_reply, arp_request, udp_datagram  # noqa: E402
-from packets import HOST_IP, HOST_MAC, HOST_PORT, ethernet, fcs, ipv4, udp  # noqa: E402
+from decode import arp_request  # noqa: E402
+from packets import ethernet, fcs, ipv4, udp  # noqa: E402
+from replies import collect_replies  # noqa: E402
 
 PHY = "eth_gmii_0__"
 
@@ -67,29 +68,8 @@ async def test_protocol_on_the_board_pins(dut):
         await src.send(GmiiFrame.from_raw_payload(frame + fcs(frame)))
 
     await src.wait()
-    replies, arps, cycles = [], 0, 0
-    while len(replies) < params["expect"] and cycles < params.get("timeout_cycles", 400000):
-        await RisingEdge(rx_clk)
-        cycles += 1
-        while not sink.empty():
-            f = sink.recv_nowait()
-            assert f.check_fcs(), "bad FCS out"
-            raw = bytes(f.get_payload())
-            if raw[12:14] == b"\x08\x06":
-                a = arp_reply(raw)
-                assert (a["dst_mac"], a["sha"], a["spa"]) == (HOST_MAC, mac, ip), a
-                arps += 1
-                continue
-            d = udp_datagram(raw, src_mac=mac, src_ip=ip)
-            assert (d["dst_mac"], d["dst_ip"], d["src_port"], d["dst_port"]) == \
-                (HOST_MAC, HOST_IP, port, HOST_PORT), d
-            replies.append(d["payload"].hex())
-    await ClockCycles(rx_clk, 2000)             # nothing more may come
-    extra = 0
-    while not sink.empty():
-        sink.recv_nowait()
-        extra += 1
+    result = await collect_replies(sink, rx_clk, params["expect"], mac=mac, ip=ip, port=port,
+                                   timeout=params.get("timeout_cycles", 400000), settle=2000)
     leds = {name: int(getattr(dut, port).value) for name, port in params["leds"].items()}
     with open(params["result"], "w") as fh:
-        json.dump({"replies": replies, "extra": extra, "arp_replies": arps,
-                   "cycles": cycles, "leds": leds}, fh)
+        json.dump({**result, "leds": leds}, fh)

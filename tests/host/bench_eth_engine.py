@@ -11,12 +11,13 @@ import json
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles
 from cocotbext.eth import GmiiFrame, GmiiSink, GmiiSource
 
-from decode import arp_reply, arp_request, udp_datagram
+from decode import arp_request
 from hwconv.sim.verilator import load_params
-from packets import BOARD_PORT, HOST_IP, HOST_MAC, HOST_PORT, datagram, fcs
+from packets import BOARD_IP, BOARD_MAC, BOARD_PORT, datagram, fcs
+from replies import collect_replies
 
 
 @cocotb.test()
@@ -55,29 +56,9 @@ async def test_protocol(dut):
         await src.send(GmiiFrame.from_raw_payload(body))
 
     await src.wait()
-    replies, arps, cycles = [], 0, 0
-    expect = params["expect"]
-    while len(replies) < expect and cycles < params.get("timeout_cycles", 400000):
-        await RisingEdge(gclk)
-        cycles += 1
-        while not sink.empty():
-            f = sink.recv_nowait()
-            assert f.check_fcs(), "bad FCS out"
-            raw = bytes(f.get_payload())
-            if raw[12:14] == b"\x08\x06":
-                assert arp_reply(raw)["dst_mac"] == HOST_MAC
-                arps += 1
-                continue
-            d = udp_datagram(raw)
-            assert (d["dst_mac"], d["dst_ip"], d["src_port"], d["dst_port"]) == \
-                (HOST_MAC, HOST_IP, BOARD_PORT, HOST_PORT), d
-            replies.append(d["payload"].hex())
-    await ClockCycles(gclk, 3000)            # nothing more may come
-    extra = 0
-    while not sink.empty():
-        sink.recv_nowait()
-        extra += 1
+    result = await collect_replies(sink, gclk, params["expect"], mac=BOARD_MAC, ip=BOARD_IP,
+                                   port=BOARD_PORT, timeout=params.get("timeout_cycles", 400000),
+                                   settle=3000)
     counters = {c: int(getattr(dut, c).value) for c in params["counters"]}
     with open(params["result"], "w") as fh:
-        json.dump({"replies": replies, "extra": extra, "arp_replies": arps,
-                   "cycles": cycles, "counters": counters}, fh)
+        json.dump({**result, "counters": counters}, fh)
