@@ -12,7 +12,7 @@ from hwconv import reference
 from hwconv.host import protocol as p
 from hwconv.host.board import SimulatedBoard
 from hwconv.rtl.eth.engine import ProtocolEngine
-from hwconv.rtl.top import DataflowTop
+from hwconv.rtl.top import DEFAULT_LANES, DataflowTop
 
 from ..graphs import random_frames, single_node_graph
 
@@ -46,10 +46,10 @@ WAIT = None        # in a list of datagrams: let the engine finish (WAIT_CYCLES 
 WAIT_CYCLES = 1500
 
 
-def run_engine(graph, info, datagrams, *, gap=60, tail=3000, errors=()):
+def run_engine(graph, info, datagrams, *, gap=60, tail=3000, errors=(), lanes=DEFAULT_LANES):
     """Feed ``datagrams`` (bytes, or WAIT; an index in ``errors`` marks that one's last
     byte with ``error``) to a ProtocolEngine; the datagrams it sends and its counters."""
-    dut = ProtocolEngine(info, DataflowTop(graph))
+    dut = ProtocolEngine(info, DataflowTop(graph, lanes=lanes))
     out, counters = [], {}
 
     async def source(ctx):
@@ -238,3 +238,26 @@ def test_engine_answers_requests_back_to_back():
     assert answered >= 5
     got = results_of(info, hw)
     assert all(np.array_equal(got[f], want[f]) for f in range(2))
+
+
+def test_engine_new_session_mid_frame_forgets_it():
+    """A HELLO of another session while one frame is being computed and the next waits
+    its turn: neither is answered, and the new session's frame is bit-exact (the network
+    and the queues are reset a cycle after the HELLO is decided, and nothing is taken
+    from the queues in that cycle)."""
+    graph = single_node_graph("conv", (2, 8, 8), outputs=3, bits=8, seed=4)
+    info = tiny_info(graph, chunk=132)          # one chunk a frame, in and out
+    x = random_frames(graph, 3, seed=11)
+    want = reference.run(graph, x)
+    new = SESSION + 1
+    dgs = [msg(p.MsgType.HELLO), *data_msgs(info, 0, x[0]), *data_msgs(info, 1, x[1]),
+           msg(p.MsgType.HELLO, session=new), *data_msgs(info, 0, x[2], session=new)]
+    # One multiplier: about 2,000 cycles a frame, while the next datagrams take 160 each.
+    hw, c = run_engine(graph, info, dgs, gap=5, tail=6000, lanes=1)
+    sessions = [(p.decode(d)[0].type, p.decode(d)[0].session) for d in hw]
+    assert sessions[:2] == [(p.MsgType.INFO, SESSION), (p.MsgType.INFO, new)], sessions
+    assert all(s == new for _, s in sessions[1:]), f"an answer of the old session: {sessions}"
+    # only the new session's frame went through the network (none of the old was taken)
+    assert c["frames_received"] == 3 and c["frames_computed"] == 1, c
+    got = results_of(info, hw)
+    assert sorted(got) == [0] and np.array_equal(got[0], want[2])
