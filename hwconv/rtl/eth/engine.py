@@ -144,16 +144,22 @@ class ProtocolEngine(wiring.Component):
         cur_frame, cur_state, cur_held = a_frame[h_slot], a_state[h_slot], a_held[h_slot]
         diff = Signal(32)
         m.d.comb += diff.eq(h_frame - cur_frame)
-        same = (cur_state != EMPTY) & (diff == 0)
-        takeover = (cur_state == EMPTY) | ((diff != 0) & ~diff[31])      # newer (RFC 1982)
-        stale = ~same & ~takeover
-        busy_slot = takeover & (cur_state == COMPUTING)   # its buffer is being read
+        id_same, id_newer = diff == 0, (diff != 0) & ~diff[31]            # newer (RFC 1982)
         chunk_len = Mux(h_index == n_in - 1, fi.frame_bytes - (n_in - 1) * fi.chunk_bytes,
                         fi.chunk_bytes)
         held_bit = Signal()
         m.d.comb += held_bit.eq((cur_held >> h_index[:max(1, (n_in - 1).bit_length())])[0])
         data_fields_ok = (h_count == n_in) & (h_index < n_in) & (h_length == chunk_len)
-        fresh = Mux(takeover, 1, (cur_state == RECEIVING) & ~held_bit)
+
+        def slot_checks(id_same, id_newer):
+            """same, takeover, stale, busy_slot, fresh: the chunk against its slot."""
+            same = (cur_state != EMPTY) & id_same
+            takeover = (cur_state == EMPTY) | id_newer
+            busy_slot = takeover & (cur_state == COMPUTING)   # its buffer is being read
+            fresh = Mux(takeover, 1, (cur_state == RECEIVING) & ~held_bit)
+            return same, takeover, ~same & ~takeover, busy_slot, fresh
+
+        _, _, stale, busy_slot, fresh = slot_checks(id_same, id_newer)
         # Whether a DATA chunk's bytes may go to the buffer (checked again at its end).
         write_ok = (h_magic == p.MAGIC) & (h_version == p.VERSION) & \
             (h_type == p.MsgType.DATA) & (session != 0) & (h_session == session) & \
@@ -228,9 +234,51 @@ class ProtocolEngine(wiring.Component):
         pad_out = (1 << (8 * map_out)) - (1 << n_out)
         query_len_ok = (h_index == 0) & (h_count == n_out) & (h_length == map_out) & \
             ((qmap & pad_out) == 0)
-        proc = Signal()                 # the end is processed this cycle (not an error)
         new_session = Signal()
-        m.d.comb += proc.eq(end & ~end_err)
+
+        # A datagram's end is decided in two steps. In the cycle after its last byte the
+        # checks on its header alone become one-hot verdict registers, with the frame id
+        # against its slot's; in the next cycle the verdict is acted on, with the slot's
+        # state read then (the compute side may change it in between). One chain of all
+        # of it was 10 to 12 logic levels deep by the timing proxy.
+        verdict = {v: Signal(name=f"verdict_{v}") for v in (
+            "short", "magic", "version", "type", "length", "unexpected", "field", "hello",
+            "stats", "foreign", "data", "query")}
+        new_id, fields_ok, qlen_ok = Signal(), Signal(), Signal()
+        r_same, r_newer = Signal(), Signal()
+        act, act_err = Signal(), Signal()
+        m.d.sync += [act.eq(end), act_err.eq(end_err)]
+        with m.If(end):
+            m.d.sync += [v.eq(0) for v in verdict.values()]
+            m.d.sync += [new_id.eq(h_session != session), fields_ok.eq(data_fields_ok),
+                         qlen_ok.eq(query_len_ok), r_same.eq(id_same), r_newer.eq(id_newer)]
+            with m.If((n < p.HEADER_SIZE) | (n > p.MAX_DATAGRAM)):
+                m.d.sync += verdict["short"].eq(1)
+            with m.Elif(h_magic != p.MAGIC):
+                m.d.sync += verdict["magic"].eq(1)
+            with m.Elif(h_version != p.VERSION):
+                m.d.sync += verdict["version"].eq(1)
+            with m.Elif((h_type == 0) | (h_type > max(p.MsgType))):
+                m.d.sync += verdict["type"].eq(1)
+            with m.Elif(h_length + p.HEADER_SIZE != n):
+                m.d.sync += verdict["length"].eq(1)
+            with m.Elif((h_type != p.MsgType.HELLO) & (h_type != p.MsgType.DATA) &
+                        (h_type != p.MsgType.QUERY) & (h_type != p.MsgType.STATS_REQ)):
+                m.d.sync += verdict["unexpected"].eq(1)
+            with m.Elif(((h_type == p.MsgType.HELLO) & ((h_length != 0) | (h_session == 0))) |
+                        ((h_type == p.MsgType.STATS_REQ) & (h_length != 0))):
+                m.d.sync += verdict["field"].eq(1)
+            with m.Elif(h_type == p.MsgType.HELLO):
+                m.d.sync += verdict["hello"].eq(1)
+            with m.Elif(h_type == p.MsgType.STATS_REQ):
+                m.d.sync += verdict["stats"].eq(1)
+            with m.Elif((h_session != session) | (session == 0)):
+                m.d.sync += verdict["foreign"].eq(1)
+            with m.Elif(h_type == p.MsgType.DATA):
+                m.d.sync += verdict["data"].eq(1)
+            with m.Else():
+                m.d.sync += verdict["query"].eq(1)
+        same, takeover, stale_r, busy_r, fresh_r = slot_checks(r_same, r_newer)
 
         # -- compute: a complete frame through the network --
         c_busy, c_prime = Signal(), Signal()
@@ -264,43 +312,30 @@ class ProtocolEngine(wiring.Component):
                     m.d.sync += a_state[c_slot].eq(DONE)
                     m.d.comb += [result_q.w_en.eq(1), result_q.w_data.eq(c_slot)]
 
-        with m.If(end & end_err):
+        with m.If(act & act_err):
             inc("drop_error")
-        with m.If(proc):
+        with m.If(act & ~act_err):     # one verdict holds: its branch alone acts
             inc("rx_datagrams")
-            with m.If((n < p.HEADER_SIZE) | (n > p.MAX_DATAGRAM)):
-                inc("malformed_short")
-            with m.Elif(h_magic != p.MAGIC):
-                inc("malformed_magic")
-            with m.Elif(h_version != p.VERSION):
-                inc("malformed_version")
-            with m.Elif((h_type == 0) | (h_type > max(p.MsgType))):
-                inc("malformed_type")
-            with m.Elif(h_length + p.HEADER_SIZE != n):
-                inc("malformed_length")
-            with m.Elif((h_type != p.MsgType.HELLO) & (h_type != p.MsgType.DATA) &
-                        (h_type != p.MsgType.QUERY) & (h_type != p.MsgType.STATS_REQ)):
-                inc("unexpected")
-            with m.Elif(((h_type == p.MsgType.HELLO) & ((h_length != 0) | (h_session == 0))) |
-                        ((h_type == p.MsgType.STATS_REQ) & (h_length != 0))):
-                inc("malformed_field")
-            with m.Elif(h_type == p.MsgType.HELLO):
-                with m.If(h_session != session):
+            for v, counter in (("short", "malformed_short"), ("magic", "malformed_magic"),
+                               ("version", "malformed_version"), ("type", "malformed_type"),
+                               ("length", "malformed_length"), ("unexpected", "unexpected"),
+                               ("field", "malformed_field"), ("foreign", "foreign_session")):
+                inc(counter, verdict[v])
+            with m.If(verdict["hello"]):
+                with m.If(new_id):
                     m.d.comb += [new_session.eq(1), soft_reset.eq(1)]
                     m.d.sync += session.eq(h_session)
                 answer(R_INFO)
-            with m.Elif(h_type == p.MsgType.STATS_REQ):
+            with m.If(verdict["stats"]):
                 answer(R_STATS)
-            with m.Elif((h_session != session) | (session == 0)):
-                inc("foreign_session")
-            with m.Elif(h_type == p.MsgType.DATA):
-                with m.If(~data_fields_ok):
+            with m.If(verdict["data"]):
+                with m.If(~fields_ok):
                     inc("malformed_field")
-                with m.Elif(stale):
+                with m.Elif(stale_r):
                     inc("stale")
-                with m.Elif(busy_slot):
+                with m.Elif(busy_r):
                     inc("drop_busy")
-                with m.Elif(~fresh):
+                with m.Elif(~fresh_r):
                     inc("duplicates")
                 with m.Else():
                     held = Signal(n_in)
@@ -317,8 +352,8 @@ class ProtocolEngine(wiring.Component):
                         m.d.sync += a_state[h_slot].eq(RECEIVING)
                         with m.If(h_index == n_in - 1):
                             answer(R_STATUS, h_frame, h_slot)
-            with m.Else():                          # QUERY
-                with m.If(~query_len_ok):
+            with m.If(verdict["query"]):
+                with m.If(~qlen_ok):
                     inc("malformed_field")
                 with m.Elif(~same):
                     answer(R_UNKNOWN, h_frame)
