@@ -2,9 +2,11 @@
 amaranth.lib.fifo.AsyncFIFO: the Ethernet path runs on GMII's 125 MHz clocks, the
 network on the core clock (200 MHz on the ML605)."""
 
-from amaranth import Module, Signal
+from amaranth import DomainRenamer, Module, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
+
+from ..stream import SkidBuffer
 
 __all__ = ["StreamCDC"]
 
@@ -38,11 +40,17 @@ class StreamCDC(wiring.Component):
                                                w_domain=self.w_domain,
                                                r_domain=self.r_domain)
         i, o = self.i, self.o
-        m.d.comb += [o.valid.eq(q.r_rdy), o.payload.eq(q.r_data)]
         if not self.sig.always_ready:
-            m.d.comb += q.r_en.eq(o.ready)
+            # A skid buffer behind the FIFO: the consumer's ready chain (the transmit
+            # path's, 10 logic levels) ends at its flip-flop instead of running on into
+            # the FIFO's read pointer.
+            m.submodules.out = out = DomainRenamer(self.r_domain)(
+                SkidBuffer(self.sig.members["payload"].shape))
+            m.d.comb += [out.i.valid.eq(q.r_rdy), out.i.payload.eq(q.r_data),
+                         q.r_en.eq(out.i.ready)]
+            wiring.connect(m, out.o, wiring.flipped(o))
         else:
-            m.d.comb += q.r_en.eq(1)
+            m.d.comb += [o.valid.eq(q.r_rdy), o.payload.eq(q.r_data), q.r_en.eq(1)]
         if not self._lossy:
             m.d.comb += [q.w_en.eq(i.valid), q.w_data.eq(i.payload), i.ready.eq(q.w_rdy)]
             return m

@@ -27,6 +27,7 @@ from amaranth.lib import data, fifo, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...host import protocol as p
+from ..stream import SkidBuffer
 from .common import frame_stream, refuse, tx_stream
 from .udp_rx import UDPRx
 from .udp_tx import UDPTx
@@ -100,7 +101,16 @@ class ProtocolEngine(wiring.Component):
         resetting = Signal()
         m.d.sync += resetting.eq(soft_reset)
         m.submodules.net = ResetInserter(resetting)(self.network)
-        net = self.network
+        # A skid buffer on each side of the network: its handshakes meet flip-flops here,
+        # as they do at the FIFOs of a bare DataflowTop (the engine's counters and
+        # compares in front of them added levels to the network's own ready chain).
+        m.submodules.net_in = net_in = ResetInserter(resetting)(
+            SkidBuffer(self.network.i.payload.shape()))
+        m.submodules.net_out = net_out = ResetInserter(resetting)(
+            SkidBuffer(self.network.o.payload.shape()))
+        wiring.connect(m, net_in.o, self.network.i)
+        wiring.connect(m, self.network.o, net_out.i)
+        net_i, net_o = net_in.i, net_out.o    # the network's input and output, as seen here
 
         # -- state ------------------------------------------------------------------
         session = Signal(16)
@@ -284,15 +294,15 @@ class ProtocolEngine(wiring.Component):
         c_busy, c_prime = Signal(), Signal()
         c_slot, c_frame = Signal(sbits), Signal(32)
         c_in, c_out = Signal(range(beats_in + 1)), Signal(range(beats_out + 1))
-        in_take = net.i.valid & net.i.ready
-        out_take = net.o.valid & net.o.ready
-        in_bits, out_bits = len(net.i.payload.as_value()), len(net.o.payload.as_value())
+        in_take = net_i.valid & net_i.ready
+        out_take = net_o.valid & net_o.ready
+        in_bits, out_bits = len(net_i.payload.as_value()), len(net_o.payload.as_value())
         m.d.comb += [in_rd.addr.eq(c_slot * beats_in + Mux(in_take, c_in + 1, c_in)),
-                     net.i.payload.eq(in_rd.data[:in_bits]),
-                     net.i.valid.eq(c_busy & ~c_prime & (c_in < beats_in)),
-                     net.o.ready.eq(c_busy & (c_out < beats_out)),
+                     net_i.payload.eq(in_rd.data[:in_bits]),
+                     net_i.valid.eq(c_busy & ~c_prime & (c_in < beats_in)),
+                     net_o.ready.eq(c_busy & (c_out < beats_out)),
                      out_wr.addr.eq(c_slot * beats_out + c_out),
-                     out_wr.data.eq(net.o.payload.as_value()),
+                     out_wr.data.eq(net_o.payload.as_value()),
                      out_wr.en.eq(out_take)]
         with m.If(~c_busy):
             with m.If(ready_q.r_rdy & ~resetting):
