@@ -161,15 +161,15 @@ class ProtocolEngine(wiring.Component):
         m.d.comb += held_bit.eq((cur_held >> h_index[:max(1, (n_in - 1).bit_length())])[0])
         data_fields_ok = (h_count == n_in) & (h_index < n_in) & (h_length == chunk_len)
 
-        def slot_checks(id_same, id_newer):
+        def slot_checks(state, id_same, id_newer, held_bit):
             """same, takeover, stale, busy_slot, fresh: the chunk against its slot."""
-            same = (cur_state != EMPTY) & id_same
-            takeover = (cur_state == EMPTY) | id_newer
-            busy_slot = takeover & (cur_state == COMPUTING)   # its buffer is being read
-            fresh = Mux(takeover, 1, (cur_state == RECEIVING) & ~held_bit)
+            same = (state != EMPTY) & id_same
+            takeover = (state == EMPTY) | id_newer
+            busy_slot = takeover & (state == COMPUTING)   # its buffer is being read
+            fresh = Mux(takeover, 1, (state == RECEIVING) & ~held_bit)
             return same, takeover, ~same & ~takeover, busy_slot, fresh
 
-        _, _, stale, busy_slot, fresh = slot_checks(id_same, id_newer)
+        _, _, stale, busy_slot, fresh = slot_checks(cur_state, id_same, id_newer, held_bit)
         # Whether a DATA chunk's bytes may go to the buffer (checked again at its end).
         write_ok = (h_magic == p.MAGIC) & (h_version == p.VERSION) & \
             (h_type == p.MsgType.DATA) & (session != 0) & (h_session == session) & \
@@ -229,14 +229,20 @@ class ProtocolEngine(wiring.Component):
         resend = Signal(n_out)          # RESULT chunks to send again after that STATUS
         resend_slot = Signal(sbits)
 
-        def answer(kind, frame=0, slot=0):
+        # An answer decided at a datagram's end goes into the queue in the next cycle,
+        # from registers. The queue still has room then: only answers write it, and one
+        # datagram's end at a time.
+        ans_write, ans = Signal(), Signal(answer_layout)
+        m.d.sync += ans_write.eq(0)
+        m.d.comb += [answer_q.w_en.eq(ans_write), w_answer.eq(ans)]
+
+        def answer(kind):
+            """Answer the datagram ending: its frame, slot and sender go along (the
+            transmit side uses what the kind needs)."""
             with m.If(~answer_q.w_rdy):
                 inc("drop_busy")
             with m.Else():
-                m.d.comb += [answer_q.w_en.eq(1), w_answer.kind.eq(kind),
-                             w_answer.frame.eq(frame), w_answer.slot.eq(slot),
-                             w_answer.mac.eq(p_mac), w_answer.ip.eq(p_ip),
-                             w_answer.port.eq(p_port)]
+                m.d.sync += [ans_write.eq(1), ans.kind.eq(kind)]
 
         # Slot writes from the end of a datagram (after the compute side's, so they win).
         n = end_n
@@ -245,23 +251,30 @@ class ProtocolEngine(wiring.Component):
         query_len_ok = (h_index == 0) & (h_count == n_out) & (h_length == map_out) & \
             ((qmap & pad_out) == 0)
         new_session = Signal()
+        c_busy, c_prime = Signal(), Signal()          # the compute side (below)
+        c_slot, c_frame = Signal(sbits), Signal(32)
 
         # A datagram's end is decided in two steps. In the cycle after its last byte the
-        # checks on its header alone become one-hot verdict registers, with the frame id
-        # against its slot's; in the next cycle the verdict is acted on, with the slot's
-        # state read then (the compute side may change it in between). One chain of all
-        # of it was 10 to 12 logic levels deep by the timing proxy.
+        # checks on its header alone become one-hot verdict registers, beside the frame
+        # id against its slot's and the slot's state; in the next cycle the verdict is
+        # acted on, its answer written to the queue in the one after. One chain of all of
+        # it was 10 to 12 logic levels deep by the timing proxy.
         verdict = {v: Signal(name=f"verdict_{v}") for v in (
             "short", "magic", "version", "type", "length", "unexpected", "field", "hello",
             "stats", "foreign", "data", "query")}
         new_id, fields_ok, qlen_ok = Signal(), Signal(), Signal()
-        r_same, r_newer = Signal(), Signal()
+        r_same, r_newer, r_held = Signal(), Signal(), Signal()
+        # The slot's state as the next cycle will have it: only the compute side can
+        # change it in between (a finished frame: COMPUTING -> DONE).
+        r_state, done_now = Signal(2), Signal()
         act, act_err = Signal(), Signal()
         m.d.sync += [act.eq(end), act_err.eq(end_err)]
         with m.If(end):
             m.d.sync += [v.eq(0) for v in verdict.values()]
             m.d.sync += [new_id.eq(h_session != session), fields_ok.eq(data_fields_ok),
-                         qlen_ok.eq(query_len_ok), r_same.eq(id_same), r_newer.eq(id_newer)]
+                         qlen_ok.eq(query_len_ok), r_same.eq(id_same), r_newer.eq(id_newer),
+                         r_held.eq(held_bit),
+                         r_state.eq(Mux(done_now & (c_slot == h_slot), DONE, cur_state))]
             with m.If((n < p.HEADER_SIZE) | (n > p.MAX_DATAGRAM)):
                 m.d.sync += verdict["short"].eq(1)
             with m.Elif(h_magic != p.MAGIC):
@@ -288,11 +301,9 @@ class ProtocolEngine(wiring.Component):
                 m.d.sync += verdict["data"].eq(1)
             with m.Else():
                 m.d.sync += verdict["query"].eq(1)
-        same, takeover, stale_r, busy_r, fresh_r = slot_checks(r_same, r_newer)
+        same, takeover, stale_r, busy_r, fresh_r = slot_checks(r_state, r_same, r_newer, r_held)
 
         # -- compute: a complete frame through the network --
-        c_busy, c_prime = Signal(), Signal()
-        c_slot, c_frame = Signal(sbits), Signal(32)
         c_in, c_out = Signal(range(beats_in + 1)), Signal(range(beats_out + 1))
         in_take = net_i.valid & net_i.ready
         out_take = net_o.valid & net_o.ready
@@ -319,11 +330,15 @@ class ProtocolEngine(wiring.Component):
                 m.d.sync += c_busy.eq(0)
                 inc("frames_computed")
                 with m.If((a_state[c_slot] == COMPUTING) & (a_frame[c_slot] == c_frame)):
+                    m.d.comb += done_now.eq(1)
                     m.d.sync += a_state[c_slot].eq(DONE)
                     m.d.comb += [result_q.w_en.eq(1), result_q.w_data.eq(c_slot)]
 
         with m.If(act & act_err):
             inc("drop_error")
+        with m.If(act):
+            m.d.sync += [ans.frame.eq(h_frame), ans.slot.eq(h_slot), ans.mac.eq(p_mac),
+                         ans.ip.eq(p_ip), ans.port.eq(p_port)]
         with m.If(act & ~act_err):     # one verdict holds: its branch alone acts
             inc("rx_datagrams")
             for v, counter in (("short", "malformed_short"), ("magic", "malformed_magic"),
@@ -361,15 +376,15 @@ class ProtocolEngine(wiring.Component):
                     with m.Else():
                         m.d.sync += a_state[h_slot].eq(RECEIVING)
                         with m.If(h_index == n_in - 1):
-                            answer(R_STATUS, h_frame, h_slot)
+                            answer(R_STATUS)
             with m.If(verdict["query"]):
                 with m.If(~qlen_ok):
                     inc("malformed_field")
                 with m.Elif(~same):
-                    answer(R_UNKNOWN, h_frame)
+                    answer(R_UNKNOWN)
                 with m.Else():
-                    answer(R_STATUS, h_frame, h_slot)
-                    with m.If((cur_state == DONE) & answer_q.w_rdy):
+                    answer(R_STATUS)
+                    with m.If((r_state == DONE) & answer_q.w_rdy):
                         m.d.sync += [resend.eq(~qmap[:n_out]), resend_slot.eq(h_slot)]
 
         # -- transmit: one datagram at a time, header then payload, never pausing --
