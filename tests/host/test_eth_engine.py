@@ -261,3 +261,20 @@ def test_engine_new_session_mid_frame_forgets_it():
     assert c["frames_received"] == 3 and c["frames_computed"] == 1, c
     got = results_of(info, hw)
     assert sorted(got) == [0] and np.array_equal(got[0], want[2])
+
+
+def test_engine_rejected_chunks_leave_the_buffer_alone():
+    """A chunk of another session and a duplicate, both carrying other bytes for a chunk
+    already held, are dropped before their bytes reach the frame buffer: the frame's
+    result is its own."""
+    graph = tiny_graph()
+    info = tiny_info(graph)
+    x = random_frames(graph, 2, seed=13)
+    want = reference.run(graph, x)
+    good, other = data_msgs(info, 0, x[0]), data_msgs(info, 0, x[1])
+    foreign = data_msgs(info, 0, x[1], session=SESSION + 1)
+    dgs = [msg(p.MsgType.HELLO), good[0], foreign[0], other[0], *good[1:]]
+    hw, c = run_engine(graph, info, dgs)
+    assert (c["foreign_session"], c["duplicates"]) == (1, 1), c
+    got = results_of(info, hw)
+    assert sorted(got) == [0] and np.array_equal(got[0], want[0])

@@ -169,15 +169,32 @@ class ProtocolEngine(wiring.Component):
             fresh = Mux(takeover, 1, (state == RECEIVING) & ~held_bit)
             return same, takeover, ~same & ~takeover, busy_slot, fresh
 
-        _, _, stale, busy_slot, fresh = slot_checks(cur_state, id_same, id_newer, held_bit)
         # Whether a DATA chunk's bytes may go to the buffer (checked again at its end).
-        write_ok = (h_magic == p.MAGIC) & (h_version == p.VERSION) & \
+        # The bytes reach the buffer two cycles after they come: the check (the header's
+        # fields, then the frame id and the state of its slot) was 11 logic levels as
+        # one, so it is registered in two parts.
+        header_ok = (h_magic == p.MAGIC) & (h_version == p.VERSION) & \
             (h_type == p.MsgType.DATA) & (session != 0) & (h_session == session) & \
-            (h_length + p.HEADER_SIZE == beat.length) & data_fields_ok & ~stale & \
-            ~busy_slot & fresh
+            (h_length + p.HEADER_SIZE == beat.length) & data_fields_ok
+        ok_a, same_a, newer_a, held_a, write_ok = (Signal(name=n) for n in (
+            "header_ok_a", "same_a", "newer_a", "held_a", "write_ok"))
+        m.d.sync += [ok_a.eq(header_ok), same_a.eq(id_same), newer_a.eq(id_newer),
+                     held_a.eq(held_bit)]
+        _, _, stale_a, busy_a, fresh_a = slot_checks(cur_state, same_a, newer_a, held_a)
+        m.d.sync += write_ok.eq(ok_a & ~stale_a & ~busy_a & fresh_a)
 
         # Payload byte positions in the input buffer: word and byte lane.
         w_word, w_lane = Signal(range(S * beats_in + 1)), Signal(range(bi))
+        # Each payload byte, its word and lane, two cycles on (beside write_ok).
+        d1, d2 = ({"pending": Signal(name=f"{k}_pending"), "byte": Signal(8, name=f"{k}_byte"),
+                   "word": Signal.like(w_word, name=f"{k}_word"),
+                   "lane": Signal.like(w_lane, name=f"{k}_lane")} for k in ("d1", "d2"))
+        m.d.sync += [d1["pending"].eq(i.valid & (pos >= p.HEADER_SIZE)),
+                     d1["byte"].eq(beat.data), d1["word"].eq(w_word), d1["lane"].eq(w_lane)]
+        m.d.sync += [d2[k].eq(d1[k]) for k in d1]
+        with m.If(d2["pending"] & write_ok):
+            m.d.comb += [in_wr.addr.eq(d2["word"]), in_wr.data.eq(d2["byte"].replicate(bi)),
+                         in_wr.en.eq(1 << d2["lane"])]
         chunk_words_in = fi.chunk_bytes // bi
         with m.If(i.valid):
             m.d.sync += pos.eq(pos + 1)
@@ -189,9 +206,6 @@ class ProtocolEngine(wiring.Component):
                 m.d.sync += [w_word.eq(h_slot * beats_in + h_index * chunk_words_in),
                              w_lane.eq(0)]
             with m.If(pos >= p.HEADER_SIZE):
-                with m.If(write_ok):
-                    m.d.comb += [in_wr.addr.eq(w_word), in_wr.data.eq(beat.data.replicate(bi)),
-                                 in_wr.en.eq(1 << w_lane)]
                 with m.If(w_lane == bi - 1):
                     m.d.sync += [w_lane.eq(0), w_word.eq(w_word + 1)]
                 with m.Else():
