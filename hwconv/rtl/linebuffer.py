@@ -83,7 +83,7 @@ class WindowGenerator(wiring.Component):
         s1_fire = s1_valid & ((~s1_emit | can_emit) if self.decoupled else can_emit)
         take = self.i.valid & self.i.ready
         if self.serial:
-            column = self._serial_column(m, pix, row, col, s1_valid, s1_fire, s1_col, s1_pix,
+            column = self._serial_column(m, pix, row, col, s1_valid, s1_col, s1_pix,
                                          take)
         else:
             m.d.comb += self.i.ready.eq(~s1_valid | s1_fire)
@@ -138,7 +138,7 @@ class WindowGenerator(wiring.Component):
             m.d.sync += s1_valid.eq(0)
         return m
 
-    def _serial_column(self, m, pix, row, col, s1_valid, s1_fire, s1_col, s1_pix, take):
+    def _serial_column(self, m, pix, row, col, s1_valid, s1_col, s1_pix, take):
         """The serial line buffer: after a pixel is taken, its kh - 1 row slots are read
         oldest first into ``held``; when the last arrives the pixel goes into the oldest
         slot and stage 1 becomes valid. Returns the column, oldest row first."""
